@@ -1,0 +1,208 @@
+"""vaultkit's exception hierarchy.
+
+Every error vaultkit raises on purpose is a :class:`VaultkitError`. Backend
+modules convert SDK exceptions (botocore, hvac, requests, OSError) into these
+classes with ``raise ... from``, so callers never need to import an SDK to
+catch a failure.
+
+::
+
+    VaultkitError
+    ├── ConfigError                    bad configuration or argument (never retried)
+    │   └── InvalidReferenceError      a malformed secret/key/store reference
+    ├── InsecureFileError              a private key or key file readable by group/others
+    ├── BackendError                   a backend call failed (source, status, retryable)
+    │   ├── NotFoundError              the thing does not exist (never retried)
+    │   ├── AccessDeniedError          authenticated, but not allowed (never retried)
+    │   ├── AuthenticationError        no usable credentials, or login refused
+    │   ├── UnavailableError           down, sealed, throttled, 5xx (retryable)
+    │   │   └── DeadlineExceededError  the overall deadline ran out
+    │   └── TLSError                   certificate or handshake failure (not retryable)
+    ├── SecretsLoadError               load_secrets failed; lists every failed reference
+    ├── CryptoError                    a cryptographic operation failed
+    │   ├── DecryptionError            one fixed message, whatever the cause
+    │   └── KeyProviderError           a key-encryption key could not wrap/unwrap
+    ├── CAError                        the certificate authority refused an operation
+    ├── ArchiveError                   an archive could not be built or read
+    └── StorageError                   an object store operation failed
+
+Errors carry *context* (``source``, ``reference``, ``status``, ``retryable``)
+and never a secret value: messages are built from names and references only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class VaultkitError(Exception):
+    """The root of every error vaultkit raises on purpose.
+
+    >>> try:
+    ...     raise NotFoundError("no such secret", source="vault", reference="vault://kv/app#pw")
+    ... except VaultkitError as exc:
+    ...     exc.retryable
+    False
+    """
+
+    #: Whether trying the same call again may succeed.
+    retryable: bool = False
+    #: A short machine-readable category, used in aggregated reports and JSON output.
+    category: str = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        reference: str | None = None,
+        status: int | str | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.source = source
+        self.reference = reference
+        self.status = status
+        if retryable is not None:
+            self.retryable = retryable
+
+    def context(self) -> dict[str, Any]:
+        """The error's context as a JSON-friendly mapping (never a value)."""
+        return {
+            "category": self.category,
+            "message": self.message,
+            "source": self.source,
+            "reference": self.reference,
+            "status": self.status,
+            "retryable": self.retryable,
+        }
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        details = []
+        if self.source:
+            details.append(f"source={self.source}")
+        if self.reference:
+            details.append(f"reference={self.reference}")
+        if self.status is not None:
+            details.append(f"status={self.status}")
+        if details:
+            parts.append(f"({', '.join(details)})")
+        return " ".join(parts)
+
+
+class ConfigError(VaultkitError):
+    """The configuration or an argument is wrong; retrying will not help."""
+
+    category = "invalid"
+
+
+class InvalidReferenceError(ConfigError):
+    """A reference (secret URI, key provider URI, store URI) is malformed or unknown."""
+
+
+class InsecureFileError(VaultkitError):
+    """A private key file is readable by group or others, or is not a regular file."""
+
+    category = "insecure"
+
+
+class BackendError(VaultkitError):
+    """A call to a backend (Vault, AWS, keyring, disk) failed."""
+
+    category = "backend"
+
+
+class NotFoundError(BackendError):
+    category = "not_found"
+
+
+class AccessDeniedError(BackendError):
+    category = "access_denied"
+
+
+class AuthenticationError(BackendError):
+    category = "auth"
+
+
+class UnavailableError(BackendError):
+    category = "unavailable"
+    retryable = True
+
+
+class DeadlineExceededError(UnavailableError):
+    category = "timeout"
+
+
+class TLSError(BackendError):
+    category = "tls"
+
+
+class SecretsLoadError(VaultkitError):
+    """``load_secrets`` failed. ``failures`` maps each failed name to its error."""
+
+    category = "load_failed"
+
+    def __init__(self, failures: dict[str, VaultkitError]) -> None:
+        self.failures = dict(failures)
+        lines = [f"{len(self.failures)} secret(s) could not be loaded:"]
+        for name in sorted(self.failures):
+            err = self.failures[name]
+            ref = f" [{err.reference}]" if err.reference else ""
+            lines.append(f"  - {name}{ref}: {err.category}: {err.message}")
+        super().__init__("\n".join(lines))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class CryptoError(VaultkitError):
+    category = "crypto"
+
+
+class DecryptionError(CryptoError):
+    """Decryption failed. The message is fixed so that it reveals nothing about why."""
+
+    MESSAGE = "decryption failed"
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
+
+
+class KeyProviderError(CryptoError):
+    """A key provider could not generate, wrap or unwrap a data key."""
+
+
+class CAError(VaultkitError):
+    category = "ca"
+
+
+class ArchiveError(VaultkitError):
+    category = "archive"
+
+
+class StorageError(VaultkitError):
+    category = "storage"
+
+
+__all__ = [
+    "AccessDeniedError",
+    "ArchiveError",
+    "AuthenticationError",
+    "BackendError",
+    "CAError",
+    "ConfigError",
+    "CryptoError",
+    "DeadlineExceededError",
+    "DecryptionError",
+    "InsecureFileError",
+    "InvalidReferenceError",
+    "KeyProviderError",
+    "NotFoundError",
+    "SecretsLoadError",
+    "StorageError",
+    "TLSError",
+    "UnavailableError",
+    "VaultkitError",
+]

@@ -1,0 +1,1 @@
+"""Test harness: real local servers (OpenBao, moto, PostgreSQL) and the leak canary."""
