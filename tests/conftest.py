@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.canary import LeakCanary, attach_debug_logging
+
 from harness.servers import (
     Moto,
     OpenBao,
@@ -23,7 +23,7 @@ from harness.servers import (
     start_postgres,
 )
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "harness.canary"]
 
 _SCRUB_PREFIXES = ("VAULT_", "BAO_", "VAULTKIT_", "AWS_")
 
@@ -95,20 +95,6 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     server = start_postgres(tmp_path_factory.mktemp("pg"))
     yield server
     server.stop()
-
-
-@pytest.fixture
-def leak_canary(
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
-) -> Iterator[LeakCanary]:
-    """Plant canaries; fail if one appears in DEBUG logs, stdout/stderr, reprs or errors."""
-    attach_debug_logging(caplog)
-    canary = LeakCanary()
-    yield canary
-    out, err = capsys.readouterr()
-    hits = canary.scan(canary.collect(caplog.text, out, err))
-    if hits:
-        pytest.fail("secret value leaked: " + "; ".join(sorted(set(hits))), pytrace=False)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

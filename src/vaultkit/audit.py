@@ -33,11 +33,11 @@ _path_set = False
 
 
 def configure(path: str | os.PathLike[str] | None) -> None:
-    """Send audit events to ``path`` as JSON lines (``None`` keeps only the logger)."""
+    """Send audit events to ``path`` as JSON lines; ``None`` goes back to ``$VAULTKIT_AUDIT_LOG``."""
     global _path, _path_set
     with _lock:
         _path = os.fspath(path) if path is not None else None
-        _path_set = True
+        _path_set = path is not None
 
 
 def _current_path() -> str | None:

@@ -1,4 +1,4 @@
-"""Configuration: ``vaultkit.toml`` or ``[tool.vaultkit]``, then the ecosystem's variables, then ``VAULTKIT_*``.
+"""Configuration: a TOML file, then the ecosystem's variables, then ``VAULTKIT_*`` variables.
 
 Precedence, lowest first:
 
@@ -32,18 +32,12 @@ Capabilities read their own sections with :meth:`Config.section`.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 def default_config_dir() -> Path:
@@ -73,7 +67,8 @@ class VaultSettings:
     role: str | None = None
     role_id: str | None = None
     secret_id_file: str | None = None
-    secret_id_env: str = "VAULT_APPROLE_SECRET_ID"
+    #: The *name* of the variable holding the AppRole secret id (not a secret itself).
+    secret_id_env: str = "VAULT_APPROLE_SECRET_ID"  # noqa: S105
     jwt_file: str | None = None
     kubernetes_jwt_file: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
     aws_header_value: str | None = None
@@ -175,9 +170,17 @@ def _read_file(
 
 
 def _parse_toml(path: Path) -> dict[str, Any]:
+    # Imported here: most processes configure through the environment and never parse TOML.
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            data: dict[str, Any] = tomllib.load(fh)
+            return data
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}", reference=str(path)) from exc
     except OSError as exc:
@@ -252,6 +255,11 @@ def _build(data: Mapping[str, Any], source: str | None, env: Mapping[str, str]) 
             if rest.startswith(section + "_"):
                 apply(section, rest[len(section) + 1:], value)
                 break
+        else:
+            # Capability tables: VAULTKIT_CA_HOME -> [ca] home.
+            if "_" in rest:
+                section, key = rest.split("_", 1)
+                apply(section, key, value)
     if audit_log is not None and not isinstance(audit_log, str):
         raise ConfigError("audit_log must be a path")
     return Config(sections=sections, source=source, audit_log=audit_log, **typed)

@@ -23,8 +23,13 @@ catch a failure.
     │   ├── DecryptionError            one fixed message, whatever the cause
     │   └── KeyProviderError           a key-encryption key could not wrap/unwrap
     ├── CAError                        the certificate authority refused an operation
+    │   ├── CAKeyError                 a CA key cannot be decrypted, or does not match its cert
+    │   └── CertificateRejectedError   ``vaultkit ca verify``: chain, CRL or purpose check failed
     ├── ArchiveError                   an archive could not be built or read
+    │   ├── UnsafeEntryNameError       an entry name could escape the extraction folder
+    │   └── ArchivePasswordError       wrong password or tampered entry (one fixed message)
     └── StorageError                   an object store operation failed
+        └── ObjectExpiredError         the object's retention has ended; it is never served
 
 Errors carry *context* (``source``, ``reference``, ``status``, ``retryable``)
 and never a secret value: messages are built from names and references only.
@@ -178,6 +183,19 @@ class CAError(VaultkitError):
     category = "ca"
 
 
+# --- CA (issue 5) ---------------------------------------------------------------------
+class CAKeyError(CAError):
+    """A CA key file cannot be decrypted (wrong passphrase or modified file) or does not
+    match its certificate. The message never says which of the two, nor holds key bytes."""
+
+
+class CertificateRejectedError(CAError):
+    """A certificate failed verification (chain, validity, CRL or purpose)."""
+
+
+# --- end CA ------------------------------------------------------------------------------
+
+
 class ArchiveError(VaultkitError):
     category = "archive"
 
@@ -186,12 +204,43 @@ class StorageError(VaultkitError):
     category = "storage"
 
 
+# --- archive/ and storage/ (issue 6: expiring encrypted exports) ---------------------
+
+
+class UnsafeEntryNameError(ArchiveError):
+    """An archive entry name is absolute, climbs with ``..``, has a drive letter or control
+    characters: it could be extracted outside the destination folder."""
+
+    category = "invalid"
+
+
+class ArchivePasswordError(ArchiveError):
+    """The password is wrong or an entry was tampered with (the message does not say which)."""
+
+    MESSAGE = "wrong password or corrupted archive"
+
+    def __init__(self, reference: str | None = None) -> None:
+        super().__init__(self.MESSAGE, reference=reference)
+
+
+class ObjectExpiredError(StorageError):
+    """The object's retention period has ended; stores refuse to serve it."""
+
+    category = "expired"
+
+
+# --- end of archive/ and storage/ -----------------------------------------------------
+
+
 __all__ = [
     "AccessDeniedError",
     "ArchiveError",
+    "ArchivePasswordError",
     "AuthenticationError",
     "BackendError",
     "CAError",
+    "CAKeyError",
+    "CertificateRejectedError",
     "ConfigError",
     "CryptoError",
     "DeadlineExceededError",
@@ -200,9 +249,11 @@ __all__ = [
     "InvalidReferenceError",
     "KeyProviderError",
     "NotFoundError",
+    "ObjectExpiredError",
     "SecretsLoadError",
     "StorageError",
     "TLSError",
     "UnavailableError",
+    "UnsafeEntryNameError",
     "VaultkitError",
 ]

@@ -8,7 +8,6 @@ the plaintext easy to find with grep.
 
 from __future__ import annotations
 
-import hmac
 from typing import Any, Generic, NoReturn, TypeVar
 
 T = TypeVar("T", str, bytes)
@@ -36,7 +35,9 @@ class Secret(Generic[T]):
     be pickled or copied into a string.
     """
 
-    __slots__ = ("_value", "_label")
+    __slots__ = ("_label", "_value")
+    _value: T
+    _label: str | None
 
     def __init__(self, value: T, *, label: str | None = None) -> None:
         if not isinstance(value, (str, bytes)):
@@ -46,8 +47,7 @@ class Secret(Generic[T]):
 
     def reveal(self) -> T:
         """Return the plaintext value. Every caller of this is a place a value leaves."""
-        value: T = self._value
-        return value
+        return self._value
 
     @property
     def label(self) -> str | None:
@@ -69,6 +69,8 @@ class Secret(Generic[T]):
         raise TypeError("use Secret.reveal() to get the value")
 
     def __eq__(self, other: object) -> bool:
+        import hmac  # imported on first use: _hashlib costs a few ms at start-up
+
         if not isinstance(other, Secret):
             return False
         a: str | bytes = self._value

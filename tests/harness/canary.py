@@ -22,8 +22,11 @@ import base64
 import logging
 import secrets
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 
 class LeakCanary:
@@ -99,3 +102,55 @@ def attach_debug_logging(caplog: Any) -> None:
     caplog.set_level(logging.DEBUG)
     for name in ("vaultkit", "vaultkit.audit", "botocore", "hvac", "urllib3"):
         caplog.set_level(logging.DEBUG, logger=name)
+
+
+def _log_text(caplog: pytest.LogCaptureFixture) -> str:
+    """Every record of setup and call (caplog.text in teardown would hold teardown's only)."""
+    handler = caplog.handler
+    records = [r for phase in ("setup", "call") for r in caplog.get_records(phase)]  # type: ignore[arg-type]
+    records += caplog.records
+    return "\n".join(handler.format(r) for r in records)
+
+
+@pytest.fixture
+def leak_canary(
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[LeakCanary]:
+    """Plant canaries; fail if one appears in DEBUG logs, stdout/stderr, reprs or errors."""
+    attach_debug_logging(caplog)
+    canary = LeakCanary()
+    request.node._leak_canary = canary
+    yield canary
+    # Reading consumes the captured output on purpose: if it holds a canary, the failure
+    # report must not print it again.
+    out, err = capsys.readouterr()
+    hits = canary.scan(canary.collect(_log_text(caplog), out, err))
+    if hits:
+        pytest.fail("secret value leaked: " + "; ".join(sorted(set(hits))), pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Scrub canary values from the captured output pytest shows for a failing test.
+
+    The fixture detects the leak; this keeps the report of that failure from
+    printing the very value it caught.
+    """
+    outcome = yield
+    canary: LeakCanary | None = getattr(item, "_leak_canary", None)
+    if canary is None or not canary.values:
+        return
+    report = outcome.get_result()
+
+    def scrub(text: str) -> str:
+        for i, needle in canary._needles():
+            text = text.replace(needle, f"<canary #{i}>")
+        return text
+
+    report.sections = [(title, scrub(content)) for title, content in report.sections]
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        text = str(report.longrepr)
+        if any(n in text for _, n in canary._needles()):
+            report.longrepr = scrub(text)

@@ -140,8 +140,8 @@ class Moto:
         return Config(aws=AwsSettings(region=self.region, endpoint_url=self.endpoint_url))
 
     def reset(self) -> None:
-        req = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
-        urllib.request.urlopen(req, timeout=10).close()  # noqa: S310 - loopback only
+        req = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
+        urllib.request.urlopen(req, timeout=10).close()  # noqa: S310 - loopback http only
 
     def stop(self) -> None:
         self.server.stop()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from contracts.key_provider import KeyProviderContract
 from harness.servers import Moto, OpenBao
-
 from vaultkit.backends import aws
 from vaultkit.keys import KeyProvider, get_key_provider
 from vaultkit.keys.vault_transit import TransitKeyProvider

@@ -6,10 +6,11 @@ import os
 import stat
 from dataclasses import replace
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
-from contracts.key_provider import KeyProviderContract
 
+from contracts.key_provider import KeyProviderContract
 from vaultkit.config import Config, LocalKeySettings
 from vaultkit.errors import (
     ConfigError,
@@ -95,7 +96,7 @@ class MemoryKeyring:
 
         class _Backend(KeyringBackend):
             priority = 1  # type: ignore[assignment]
-            store: dict[tuple[str, str], str] = {}
+            store: ClassVar[dict[tuple[str, str], str]] = {}
 
             def get_password(self, service: str, username: str) -> str | None:
                 return self.store.get((service, username))

@@ -1,4 +1,4 @@
-"""Helpers every command module shares: config from ``ctx.obj``, error to exit-code mapping, JSON."""
+"""Shared by every command module: config from ``ctx.obj``, errors to exit codes, JSON output."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def exit_code_for(exc: VaultkitError) -> int:
 class VaultkitClickError(click.ClickException):
     def __init__(self, exc: VaultkitError) -> None:
         super().__init__(str(exc))
-        self.exit_code = exit_code_for(exc)
+        # click declares exit_code as a ClassVar; each instance needs its own.
+        object.__setattr__(self, "exit_code", exit_code_for(exc))
 
     def show(self, file: Any = None) -> None:
         click.echo(f"vaultkit: error: {self.format_message()}", err=True)

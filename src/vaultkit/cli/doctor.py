@@ -92,29 +92,28 @@ def doctor(key_uris: tuple[str, ...], as_json: bool, strict: bool) -> None:
     from .. import __version__
 
     config = load_config()
-    report = {
-        "version": __version__,
-        "config": config.source or "(none: defaults and environment)",
-        "vault": _vault_report(config),
-        "aws": _aws_report(config),
-        "keys": _keys_report(config, key_uris),
-    }
-    problems = [k for k in ("vault", "aws") if report[k].get("configured")  # type: ignore[attr-defined]
-                and report[k].get("reachable") is False]  # type: ignore[attr-defined]
-    problems += [k["uri"] for k in report["keys"] if not k.get("ok")]  # type: ignore[union-attr]
+    vault = _vault_report(config)
+    aws_report = _aws_report(config)
+    keys = _keys_report(config, key_uris)
+    source = config.source or "(none: defaults and environment)"
+    report: dict[str, Any] = {"version": __version__, "config": source, "vault": vault,
+                              "aws": aws_report, "keys": keys}
+    problems = [name for name, section in (("vault", vault), ("aws", aws_report))
+                if section.get("configured") and section.get("reachable") is False]
+    problems += [k["uri"] for k in keys if not k.get("ok")]
     if as_json:
         emit_json(report)
     else:
-        click.echo(f"vaultkit {report['version']}")
-        click.echo(f"config: {report['config']}")
-        for section in ("vault", "aws"):
-            click.echo(f"{section}:")
-            for k, v in report[section].items():  # type: ignore[attr-defined]
+        click.echo(f"vaultkit {__version__}")
+        click.echo(f"config: {source}")
+        for name, section in (("vault", vault), ("aws", aws_report)):
+            click.echo(f"{name}:")
+            for k, v in section.items():
                 click.echo(f"  {k}: {v}")
         click.echo("keys:")
-        if not report["keys"]:
+        if not keys:
             click.echo("  (none configured; create one with: vaultkit keys init-local)")
-        for entry in report["keys"]:  # type: ignore[union-attr]
+        for entry in keys:
             status = "OK" if entry.get("ok") else f"FAIL ({entry.get('error')})"
             click.echo(f"  {entry['uri']}: {status}")
     if strict and problems:

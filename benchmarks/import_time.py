@@ -1,0 +1,45 @@
+"""Import cost: ``python -c "import vaultkit"`` against a bare ``python -c pass``.
+
+Runs the commands interleaved in one process (absolute times on shared machines
+are noise; the ratio is what we compare) and prints medians and ratios.
+
+    python benchmarks/import_time.py [--runs 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+CASES = {
+    "python -c pass": [sys.executable, "-c", "pass"],
+    "import vaultkit": [sys.executable, "-c", "import vaultkit"],
+    "vaultkit --help": [sys.executable, "-c",
+                        "from vaultkit.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass"],
+    "import boto3 (reference)": [sys.executable, "-c", "import boto3"],
+    "import hvac (reference)": [sys.executable, "-c", "import hvac"],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    samples: dict[str, list[float]] = {name: [] for name in CASES}
+    for _ in range(args.runs):
+        for name, cmd in CASES.items():
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            samples[name].append(time.perf_counter() - t0)
+    base = statistics.median(samples["python -c pass"])
+    print(f"{'command':<28}{'median ms':>12}{'ratio to bare python':>24}")
+    for name, values in samples.items():
+        med = statistics.median(values)
+        print(f"{name:<28}{med * 1000:>12.1f}{med / base:>23.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Every botocore, hvac and requests exception class maps into vaultkit's hierarchy.
+
+The classes are enumerated from the installed SDKs, so a new SDK release that
+adds an exception class shows up here rather than escaping to a caller.
+"""
+
+from __future__ import annotations
+
+import inspect
+from types import ModuleType
+from typing import Any
+
+import botocore.exceptions as bex
+import hvac.exceptions as hx
+import pytest
+import requests.exceptions as rx
+
+from vaultkit.backends import aws, vault
+from vaultkit.errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    BackendError,
+    ConfigError,
+    DeadlineExceededError,
+    KeyProviderError,
+    NotFoundError,
+    TLSError,
+    UnavailableError,
+    VaultkitError,
+)
+
+
+def _classes(module: ModuleType, base: type[BaseException]) -> list[type[BaseException]]:
+    return sorted(
+        (c for _, c in inspect.getmembers(module, inspect.isclass)
+         if issubclass(c, base) and not issubclass(c, Warning)),
+        key=lambda c: c.__name__,
+    )
+
+
+def _instance(cls: type[BaseException]) -> BaseException:
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, "boom")
+    if issubclass(cls, bex.ClientError):
+        exc.response = {"Error": {"Code": "Whatever", "Message": "m"},  # type: ignore[attr-defined]
+                        "ResponseMetadata": {"HTTPStatusCode": 400}}
+    if issubclass(cls, hx.VaultError):
+        exc.errors = ["boom"]  # type: ignore[attr-defined]
+        exc.method = exc.url = exc.text = exc.json = None  # type: ignore[attr-defined]
+    return exc
+
+
+BOTO = _classes(bex, Exception)
+BOTO = [c for c in BOTO if issubclass(c, (bex.BotoCoreError, bex.ClientError))]
+HVAC = _classes(hx, hx.VaultError)
+REQUESTS = _classes(rx, rx.RequestException)
+
+
+@pytest.mark.parametrize("cls", BOTO, ids=lambda c: c.__name__)
+def test_every_botocore_exception_is_mapped(cls: type[BaseException]) -> None:
+    mapped = aws.map_exception(_instance(cls), source="aws", reference="ref")
+    assert isinstance(mapped, VaultkitError)
+    assert mapped.source == "aws" and mapped.reference == "ref"
+
+
+@pytest.mark.parametrize("cls", HVAC + REQUESTS, ids=lambda c: c.__name__)
+def test_every_hvac_and_requests_exception_is_mapped(cls: type[BaseException]) -> None:
+    mapped = vault.map_exception(_instance(cls), source="vault", reference="ref")
+    assert isinstance(mapped, VaultkitError)
+
+
+def test_the_enumeration_found_the_sdks_classes() -> None:
+    assert len(BOTO) > 50 and len(HVAC) >= 13 and len(REQUESTS) >= 15
+
+
+@pytest.mark.parametrize("cls, expected", [
+    (hx.InvalidPath, NotFoundError),
+    (hx.Forbidden, AccessDeniedError),
+    (hx.Unauthorized, AuthenticationError),
+    (hx.VaultDown, UnavailableError),
+    (hx.RateLimitExceeded, UnavailableError),
+    (hx.InternalServerError, UnavailableError),
+    (hx.InvalidRequest, ConfigError),
+    (rx.ConnectionError, UnavailableError),
+    (rx.ConnectTimeout, DeadlineExceededError),
+    (rx.ReadTimeout, DeadlineExceededError),
+    (rx.SSLError, TLSError),
+    (rx.MissingSchema, ConfigError),
+])
+def test_vault_categories(cls: type[BaseException], expected: type[VaultkitError]) -> None:
+    mapped = vault.map_exception(_instance(cls))
+    assert type(mapped) is expected
+
+
+@pytest.mark.parametrize("code, status, expected, retryable", [
+    ("ResourceNotFoundException", 400, NotFoundError, False),
+    ("ParameterNotFound", 400, NotFoundError, False),
+    ("AccessDeniedException", 400, AccessDeniedError, False),
+    ("UnrecognizedClientException", 400, AuthenticationError, False),
+    ("ThrottlingException", 400, UnavailableError, True),
+    ("InternalServiceError", 500, UnavailableError, True),
+    ("SomethingNew", 503, UnavailableError, True),
+    ("InvalidCiphertextException", 400, KeyProviderError, False),
+    ("ValidationException", 400, ConfigError, False),
+    ("SomethingNew", 400, BackendError, False),
+])
+def test_aws_error_codes(code: str, status: int, expected: type[VaultkitError], retryable: bool
+                         ) -> None:
+    exc: Any = bex.ClientError({"Error": {"Code": code, "Message": "m"},
+                                "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+    mapped = aws.map_exception(exc, source="awssm", reference="awssm://x")
+    assert type(mapped) is expected
+    assert mapped is not None and mapped.retryable is retryable
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (bex.NoCredentialsError(), AuthenticationError),
+    (bex.EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), UnavailableError),
+    (bex.ConnectTimeoutError(endpoint_url="http://x"), DeadlineExceededError),
+    (bex.ReadTimeoutError(endpoint_url="http://x"), DeadlineExceededError),
+    (bex.ParamValidationError(report="bad"), ConfigError),
+    (bex.NoRegionError(), ConfigError),
+])
+def test_aws_transport_errors(exc: BaseException, expected: type[VaultkitError]) -> None:
+    assert type(aws.map_exception(exc, source="aws")) is expected
+
+
+def test_context_manager_chains_the_cause() -> None:
+    with pytest.raises(UnavailableError) as info:
+        with aws.aws_errors("aws", reference="r"):
+            raise bex.EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+    assert isinstance(info.value.__cause__, bex.EndpointConnectionError)
+    with pytest.raises(NotFoundError) as vinfo:
+        with vault.vault_errors("vault", reference="kv/x"):
+            raise hx.InvalidPath("nope", errors=["nope"])
+    assert isinstance(vinfo.value.__cause__, hx.InvalidPath)
+
+
+def test_unrelated_exceptions_pass_through() -> None:
+    with pytest.raises(ZeroDivisionError):
+        with aws.aws_errors("aws"):
+            raise ZeroDivisionError
+    assert vault.map_exception(KeyError("x")) is None

@@ -1,0 +1,40 @@
+"""``import vaultkit`` and ``vaultkit --help`` import no heavy SDK."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("boto3", "botocore", "hvac", "requests", "pyzipper", "sqlalchemy", "keyring")
+
+PROBE = """
+import json, sys
+{body}
+print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
+"""
+
+
+def _heavy_imported(body: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", PROBE.format(body=body, heavy=HEAVY)],
+                         capture_output=True, text=True, check=True, timeout=60)
+    loaded: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_import_vaultkit_is_cheap() -> None:
+    assert _heavy_imported("import vaultkit") == []
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["keys", "--help"]])
+def test_cli_help_is_cheap(argv: list[str]) -> None:
+    body = (
+        "from vaultkit.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+    )
+    assert _heavy_imported(body) == []
