@@ -21,7 +21,8 @@ catch a failure.
     ├── SecretsLoadError               load_secrets failed; lists every failed reference
     ├── CryptoError                    a cryptographic operation failed
     │   ├── DecryptionError            one fixed message, whatever the cause
-    │   └── KeyProviderError           a key-encryption key could not wrap/unwrap
+    │   ├── KeyProviderError           a key-encryption key could not wrap/unwrap
+    │   └── KeysetError                a keyset change is refused (retire primary, key in use)
     ├── CAError                        the certificate authority refused an operation
     │   ├── CAKeyError                 a CA key cannot be decrypted, or does not match its cert
     │   └── CertificateRejectedError   ``vaultkit ca verify``: chain, CRL or purpose check failed
@@ -179,6 +180,15 @@ class KeyProviderError(CryptoError):
     """A key provider could not generate, wrap or unwrap a data key."""
 
 
+# --- fields (issue 4: field encryption) ---------------------------------------------
+class KeysetError(CryptoError):
+    """A keyset operation is refused: retiring the primary or a key rows still use,
+    promoting a retired key, asking for a key the keyset does not hold."""
+
+
+# --- end fields ------------------------------------------------------------------------
+
+
 class CAError(VaultkitError):
     category = "ca"
 
@@ -248,6 +258,7 @@ __all__ = [
     "InsecureFileError",
     "InvalidReferenceError",
     "KeyProviderError",
+    "KeysetError",
     "NotFoundError",
     "ObjectExpiredError",
     "SecretsLoadError",

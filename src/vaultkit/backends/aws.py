@@ -79,6 +79,9 @@ def client(service: str, config: Config | AwsSettings | None = None) -> Any:
         max_pool_connections=settings.max_pool_connections,
         connect_timeout=5,
         read_timeout=15,
+        # botocore may pre-sign S3 URLs with SigV2 (no 7-day cap, HMAC-SHA1); SigV4 is what
+        # every newer AWS region requires and what caps a link's life at 7 days.
+        signature_version="s3v4" if service == "s3" else None,
     )
     with _lock:
         cached = _clients.get(key)
