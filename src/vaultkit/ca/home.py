@@ -1,0 +1,129 @@
+"""The CA home: one directory with stable, documented paths.
+
+=============================  =======================================================
+``HOME/profiles.toml``         key types, lifetimes, EKUs, name constraints (committed)
+``HOME/root.pem``              the root certificate (public; its key is on offline media)
+``HOME/intermediate.pem``      the current intermediate certificate
+``HOME/intermediate.csr``      the intermediate's CSR, waiting for the offline signing
+``HOME/private/intermediate.key``  the intermediate key, encrypted, 0600 (never committed)
+``HOME/crl/root.crl``          the root's CRL (PEM; ``.der`` next to it for HTTP CDPs)
+``HOME/crl/intermediate.crl``  the intermediate's CRL (PEM; ``.der`` too)
+``HOME/issued/``               default output directory of ``vaultkit ca issue``
+``HOME/retired/``              revoked intermediates, kept for the record
+``HOME/inventory.sqlite``      every certificate and event (WAL; never committed)
+``HOME/.lock``                 the issuance lock
+=============================  =======================================================
+
+The home is ``--home``, else ``[ca] home`` in the config, else
+``$VAULTKIT_HOME/ca`` (``~/.config/vaultkit/ca``).
+
+>>> CAHome("/tmp/pki").intermediate_crl
+PosixPath('/tmp/pki/crl/intermediate.crl')
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Config, default_config_dir
+
+
+@dataclass(frozen=True)
+class CAHome:
+    root_dir: Path
+
+    def __init__(self, root_dir: str | os.PathLike[str]) -> None:
+        object.__setattr__(self, "root_dir", Path(root_dir).expanduser().absolute())
+
+    @classmethod
+    def from_config(cls, config: Config | None = None, home: str | os.PathLike[str] | None = None
+                    ) -> CAHome:
+        if home:
+            return cls(home)
+        configured = (config.section("ca").get("home") if config else None)
+        if configured:
+            return cls(str(configured))
+        return cls(default_config_dir() / "ca")
+
+    @property
+    def profiles(self) -> Path:
+        return self.root_dir / "profiles.toml"
+
+    @property
+    def root_cert(self) -> Path:
+        return self.root_dir / "root.pem"
+
+    @property
+    def intermediate_cert(self) -> Path:
+        return self.root_dir / "intermediate.pem"
+
+    @property
+    def intermediate_csr(self) -> Path:
+        return self.root_dir / "intermediate.csr"
+
+    @property
+    def private_dir(self) -> Path:
+        return self.root_dir / "private"
+
+    @property
+    def intermediate_key(self) -> Path:
+        return self.private_dir / "intermediate.key"
+
+    @property
+    def crl_dir(self) -> Path:
+        return self.root_dir / "crl"
+
+    @property
+    def root_crl(self) -> Path:
+        return self.crl_dir / "root.crl"
+
+    @property
+    def intermediate_crl(self) -> Path:
+        return self.crl_dir / "intermediate.crl"
+
+    @property
+    def issued_dir(self) -> Path:
+        return self.root_dir / "issued"
+
+    @property
+    def retired_dir(self) -> Path:
+        return self.root_dir / "retired"
+
+    @property
+    def inventory(self) -> Path:
+        return self.root_dir / "inventory.sqlite"
+
+    @property
+    def lock(self) -> Path:
+        return self.root_dir / ".lock"
+
+    def ensure(self) -> None:
+        """Create the home (0700 when new) and ``private/`` (always 0700: it holds the key)."""
+        self.root_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.private_dir.mkdir(exist_ok=True, mode=0o700)
+        self.private_dir.chmod(0o700)
+        self.crl_dir.mkdir(exist_ok=True)
+
+
+
+
+
+#: Written into a new CA home, and committed as ``ca/.gitignore``: keys, the inventory,
+#: issued leaves and the lock never go into git. Certificates, CSRs, CRLs, profiles and
+#: the runbook may.
+GITIGNORE = """\
+# vaultkit CA home: never commit keys, the inventory or issued leaves.
+*.key
+*.p12
+*.pfx
+private/
+issued/
+retired/
+inventory.sqlite
+inventory.sqlite-*
+audit.jsonl
+.lock
+"""
+__all__ = ["GITIGNORE", "CAHome"]
