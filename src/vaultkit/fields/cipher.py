@@ -1,0 +1,430 @@
+"""``FieldCipher``: encrypt and decrypt database fields under a keyset, bound to a context.
+
+>>> from vaultkit.fields import Keyset
+>>> ks = Keyset.create("doc", kek="memory://doc-kek")
+>>> cipher = FieldCipher(ks)
+>>> blob = cipher.encrypt("a@example.com", context={"table": "users", "column": "email", "row": "1"})
+>>> len(blob) - len("a@example.com")
+45
+>>> cipher.decrypt(blob, context={"table": "users", "column": "email", "row": "1"}, as_str=True)
+'a@example.com'
+
+Nonce safety (``docs/FORMAT.md`` section 4): the default suite is XAES-256-GCM
+with a random 192-bit nonce ``prefix(12) || tail(12)``. Each process draws a
+random prefix and caches the derived AES-256 key for it, so an encryption costs
+one ``AESGCM.encrypt`` plus ``os.urandom(12)``. The prefix is redrawn after
+``2**30`` messages and in a forked child, so one derived key never sees more
+than ``2**30`` random 96-bit tails (collision probability below ``2**-37``) and
+no two processes share a derived key except by a 96-bit random coincidence.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal, Protocol, overload
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..errors import BackendError, ConfigError, DecryptionError, KeyProviderError
+from .format import (
+    HEADER_BYTES,
+    SUITES_BY_ID,
+    TAG_BYTES,
+    XAES_256_GCM,
+    ContextLike,
+    FieldContext,
+    Suite,
+    armor,
+    dearmor,
+    encode_context,
+    header,
+)
+from .xaes import PREFIX_BYTES, cmac_k1, derive_key
+
+#: Messages per derived XAES key (per process prefix) before the prefix is redrawn.
+MESSAGES_PER_PREFIX = 1 << 30
+#: Derived XAES keys kept per data key for decryption (one per writing process prefix).
+SUBKEY_CACHE_SIZE = 256
+
+_XAES_HEAD = HEADER_BYTES + PREFIX_BYTES  # suite, key id, nonce prefix
+_XAES_BODY = HEADER_BYTES + XAES_256_GCM.nonce_bytes  # where ciphertext starts
+_XAES_MIN = _XAES_BODY + TAG_BYTES
+_urandom = os.urandom
+
+_fork_generation = 0
+
+
+def _after_fork_in_child() -> None:
+    # A child shares the parent's memory, hence its nonce prefixes: bump the
+    # generation so every writer redraws its prefix before the next encryption.
+    global _fork_generation
+    _fork_generation += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class KeySource(Protocol):
+    """What a cipher needs from a keyset (``Keyset`` implements it)."""
+
+    #: Changes whenever a key's state changes (so ciphers drop stale entries).
+    generation: int
+
+    @property
+    def primary_id(self) -> int: ...
+
+    def key_info(self, key_id: int) -> tuple[str, str] | None:
+        """``(state, suite name)`` of a key, or ``None`` if the keyset has no such key."""
+        ...
+
+    def data_key(self, key_id: int) -> bytes:
+        """The unwrapped key (unwrapped once per process, then cached)."""
+        ...
+
+
+class _Reader:
+    """Decrypts blobs of one key id."""
+
+    __slots__ = ("_aead", "_k1", "_key", "_lock", "generation", "subkeys", "suite", "xaes")
+
+    def __init__(self, suite: Suite, key: bytes, generation: int) -> None:
+        if len(key) != suite.key_bytes:
+            raise ConfigError(f"key length does not match suite {suite.name}")
+        self.suite = suite
+        self.generation = generation
+        self._key = key
+        self._lock = threading.Lock()
+        self.subkeys: dict[bytes, AESGCM] = {}
+        self.xaes = suite is XAES_256_GCM
+        if self.xaes:
+            self._k1 = cmac_k1(key)
+            self._aead: AESGCM | None = None
+        else:
+            self._k1 = b""
+            self._aead = AESGCM(key)
+
+    def subkey(self, prefix: bytes) -> AESGCM:
+        aead = self.subkeys.get(prefix)
+        if aead is None:
+            aead = AESGCM(derive_key(self._key, prefix, self._k1))
+            with self._lock:
+                if len(self.subkeys) >= SUBKEY_CACHE_SIZE:
+                    # Evict the oldest entry (dicts keep insertion order).
+                    self.subkeys.pop(next(iter(self.subkeys)), None)
+                self.subkeys[prefix] = aead
+        return aead
+
+    def open(self, blob: bytes, aad: bytes) -> bytes:
+        if self._aead is None:
+            if len(blob) < _XAES_MIN:
+                raise DecryptionError()
+            return self.subkey(blob[HEADER_BYTES:_XAES_HEAD]).decrypt(
+                blob[_XAES_HEAD:_XAES_BODY], blob[_XAES_BODY:], aad)
+        start = HEADER_BYTES + self.suite.nonce_bytes
+        if len(blob) < start + TAG_BYTES:
+            raise DecryptionError()
+        return self._aead.decrypt(blob[HEADER_BYTES:start], blob[start:], aad)
+
+
+class _Writer:
+    """Encrypts under the primary key with this process's nonce prefix."""
+
+    __slots__ = (
+        "aead",
+        "fork_generation",
+        "head",
+        "header",
+        "key_generation",
+        "key_id",
+        "remaining",
+    )
+
+    def __init__(self, key_id: int, reader: _Reader, key_generation: int) -> None:
+        self.key_id = key_id
+        self.header = header(XAES_256_GCM.id, key_id)
+        prefix = os.urandom(PREFIX_BYTES)
+        self.head = self.header + prefix
+        self.aead = reader.subkey(prefix)
+        self.remaining = MESSAGES_PER_PREFIX
+        self.fork_generation = _fork_generation
+        self.key_generation = key_generation
+
+
+def _as_bytes(value: str | bytes) -> bytes:
+    if type(value) is bytes:
+        return value
+    if type(value) is str:
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return str(value).encode("utf-8")
+    raise ConfigError("FieldCipher encrypts str or bytes")
+
+
+def _blob_bytes(blob: bytes | str | memoryview) -> bytes:
+    if type(blob) is bytes:
+        return blob
+    if isinstance(blob, str):
+        return dearmor(blob)
+    if isinstance(blob, (bytes, bytearray, memoryview)):
+        return bytes(blob)
+    raise DecryptionError()
+
+
+class FieldCipher:
+    """Encrypt and decrypt fields under a keyset's primary key, bound to a context.
+
+    ``context`` is a mapping of ``str`` to ``str`` (table, column, row identity,
+    tenant...) or a precomputed :class:`FieldContext`. It is authenticated as
+    associated data and never stored: decrypting under any other context fails.
+
+    Every decryption failure (wrong key, retired key, tampered byte, wrong
+    context, bad format) raises :class:`~vaultkit.errors.DecryptionError` with
+    one fixed message.
+    """
+
+    def __init__(self, keys: KeySource) -> None:
+        self._keys = keys
+        self._readers: dict[bytes, _Reader] = {}
+        # header || nonce prefix -> derived AESGCM, for the XAES hot path; cleared when
+        # the keyset's generation changes (a key retired must stop decrypting at once).
+        self._fast: dict[bytes, AESGCM] = {}
+        self._fast_generation = keys.generation
+        self._writer: _Writer | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"FieldCipher({self._keys!r})"
+
+    @property
+    def keyset(self) -> KeySource:
+        return self._keys
+
+    # -- key handling
+
+    def _reader(self, head: bytes) -> _Reader:
+        """The reader for header ``head``; DecryptionError if the key is unknown or retired."""
+        generation = self._keys.generation
+        cached = self._readers.get(head)
+        if cached is not None and cached.generation == generation:
+            return cached
+        if len(head) != HEADER_BYTES or head[0] not in SUITES_BY_ID:
+            raise DecryptionError()
+        key_id = int.from_bytes(head[1:], "big")
+        info = self._keys.key_info(key_id)
+        suite = SUITES_BY_ID[head[0]]
+        if info is None or info[0] == "retired" or info[1] != suite.name:
+            raise DecryptionError()
+        with self._lock:
+            cached = self._readers.get(head)
+            if cached is not None and cached.generation == generation:
+                return cached
+            reader = _Reader(suite, self._keys.data_key(key_id), generation)
+            self._readers[head] = reader
+            return reader
+
+    def _new_writer(self) -> _Writer:
+        with self._lock:
+            generation = self._keys.generation
+            key_id = self._keys.primary_id
+            info = self._keys.key_info(key_id)
+            if info is None or info[1] != XAES_256_GCM.name:
+                raise ConfigError("the keyset's primary key must use suite xaes-256-gcm")
+        writer = _Writer(key_id, self._reader(header(XAES_256_GCM.id, key_id)), generation)
+        self._writer = writer
+        return writer
+
+    def _current_writer(self) -> _Writer:
+        w = self._writer
+        if (w is None or w.fork_generation != _fork_generation or w.remaining <= 0
+                or w.key_generation != self._keys.generation):
+            w = self._new_writer()
+        return w
+
+    def _sync_generation(self) -> None:
+        with self._lock:
+            self._fast = {}
+            self._fast_generation = self._keys.generation
+
+    def _open_slow(self, raw: bytes, ctx: bytes) -> bytes:
+        """Decrypt through the per-key reader (first blob of a prefix, or a GCM suite)."""
+        head = raw[:HEADER_BYTES]
+        reader = self._readers.get(head)
+        if reader is None or reader.generation != self._keys.generation:
+            reader = self._reader(head)
+        if reader.xaes and len(raw) >= _XAES_MIN:
+            aead = reader.subkey(raw[HEADER_BYTES:_XAES_HEAD])
+            if len(self._fast) >= SUBKEY_CACHE_SIZE * 4:
+                self._fast = {}
+            self._fast[raw[:_XAES_HEAD]] = aead
+            return aead.decrypt(raw[_XAES_HEAD:_XAES_BODY], raw[_XAES_BODY:], head + ctx)
+        return reader.open(raw, head + ctx)
+
+    # -- encryption
+
+    @overload
+    def encrypt(self, value: str | bytes, *, context: ContextLike,
+                armored: Literal[False] = ...) -> bytes: ...
+
+    @overload
+    def encrypt(self, value: str | bytes, *, context: ContextLike,
+                armored: Literal[True]) -> str: ...
+
+    @overload
+    def encrypt(self, value: str | bytes, *, context: ContextLike,
+                armored: bool) -> bytes | str: ...
+
+    def encrypt(self, value: str | bytes, *, context: ContextLike,
+                armored: bool = False) -> bytes | str:
+        """Encrypt ``value`` (str is encoded as UTF-8) under the primary key.
+
+        Returns the binary vk1 blob, or with ``armored=True`` its ``vk1.`` text form.
+        """
+        # The hot path is inlined on purpose: it runs once per field.
+        w = self._writer
+        if (w is None or w.fork_generation != _fork_generation or w.remaining <= 0
+                or w.key_generation != self._keys.generation):
+            w = self._new_writer()
+        w.remaining -= 1
+        ctx = context.encoded if type(context) is FieldContext else encode_context(context)
+        data = value if type(value) is bytes else _as_bytes(value)
+        tail = _urandom(12)
+        blob = w.head + tail + w.aead.encrypt(tail, data, w.header + ctx)
+        return armor(blob) if armored else blob
+
+    def encrypt_many(self, values: Iterable[str | bytes], *,
+                     context: ContextLike | Sequence[ContextLike],
+                     armored: bool = False) -> list[bytes] | list[str]:
+        """Encrypt many values: one context for all, or one context per value.
+
+        Draws all nonce tails with one ``os.urandom`` call.
+        """
+        items = list(values)
+        contexts = _contexts(context, len(items))
+        w = self._current_writer()
+        w.remaining -= len(items)
+        if w.remaining < 0:
+            w = self._new_writer()
+            w.remaining -= len(items)
+        rand = os.urandom(12 * len(items))
+        head, hdr, enc = w.head, w.header, w.aead.encrypt
+        out: list[bytes] = []
+        append = out.append
+        for i, (value, ctx) in enumerate(zip(items, contexts, strict=True)):
+            tail = rand[12 * i:12 * i + 12]
+            data = value if type(value) is bytes else _as_bytes(value)
+            append(head + tail + enc(tail, data, hdr + ctx))
+        if armored:
+            return [armor(b) for b in out]
+        return out
+
+    # -- decryption
+
+    @overload
+    def decrypt(self, blob: bytes | str | memoryview, *, context: ContextLike,
+                as_str: Literal[False] = ...) -> bytes: ...
+
+    @overload
+    def decrypt(self, blob: bytes | str | memoryview, *, context: ContextLike,
+                as_str: Literal[True]) -> str: ...
+
+    @overload
+    def decrypt(self, blob: bytes | str | memoryview, *, context: ContextLike,
+                as_str: bool) -> bytes | str: ...
+
+    def decrypt(self, blob: bytes | str | memoryview, *, context: ContextLike,
+                as_str: bool = False) -> bytes | str:
+        """Decrypt a vk1 blob (binary or armored). ``as_str=True`` decodes UTF-8."""
+        ctx = context.encoded if type(context) is FieldContext else encode_context(context)
+        try:
+            raw = blob if type(blob) is bytes else _blob_bytes(blob)
+            if self._fast_generation != self._keys.generation:
+                self._sync_generation()
+            aead = self._fast.get(raw[:_XAES_HEAD])
+            if aead is not None and len(raw) >= _XAES_MIN:
+                plain = aead.decrypt(raw[_XAES_HEAD:_XAES_BODY], raw[_XAES_BODY:],
+                                     raw[:HEADER_BYTES] + ctx)
+            else:
+                plain = self._open_slow(raw, ctx)
+            return plain.decode("utf-8") if as_str else plain
+        except (DecryptionError, KeyProviderError, BackendError):
+            # A key provider or backend outage is not a property of the blob: report it as is.
+            raise
+        except Exception:  # noqa: BLE001 - every failure becomes the one DecryptionError
+            # One error, no cause: which check failed (tag, length, key id, UTF-8) is not
+            # revealed, so a caller cannot be used as a padding/format oracle.
+            raise DecryptionError() from None
+
+    def decrypt_many(self, blobs: Iterable[bytes | str | memoryview], *,
+                     context: ContextLike | Sequence[ContextLike],
+                     as_str: bool = False) -> list[bytes] | list[str]:
+        """Decrypt many blobs; the first failure raises DecryptionError."""
+        items = list(blobs)
+        contexts = _contexts(context, len(items))
+        if self._fast_generation != self._keys.generation:
+            self._sync_generation()
+        fast = self._fast
+        out: list[bytes] = []
+        append = out.append
+        try:
+            for blob, ctx in zip(items, contexts, strict=True):
+                raw = blob if type(blob) is bytes else _blob_bytes(blob)
+                aead = fast.get(raw[:_XAES_HEAD])
+                if aead is not None and len(raw) >= _XAES_MIN:
+                    append(aead.decrypt(raw[_XAES_HEAD:_XAES_BODY], raw[_XAES_BODY:],
+                                        raw[:HEADER_BYTES] + ctx))
+                else:
+                    append(self._open_slow(raw, ctx))
+            if as_str:
+                return [p.decode("utf-8") for p in out]
+        except (DecryptionError, KeyProviderError, BackendError):
+            raise
+        except Exception:  # noqa: BLE001 - every failure becomes the one DecryptionError
+            raise DecryptionError() from None
+        return out
+
+
+def _contexts(context: ContextLike | Sequence[ContextLike], n: int) -> list[bytes]:
+    if isinstance(context, (Mapping, FieldContext)):
+        return [encode_context(context)] * n
+    encoded = [encode_context(c) for c in context]
+    if len(encoded) != n:
+        raise ConfigError("encrypt_many/decrypt_many need one context, or one per value")
+    return encoded
+
+
+# --- known-answer hooks (tests/vectors only) ------------------------------------------------
+
+
+def _encrypt_from_parts(suite_id: int, key_id: int, key: bytes, nonce: bytes,
+                        plaintext: bytes, context: ContextLike) -> bytes:
+    """Encrypt with a pinned nonce. Private: only the committed test vectors use it.
+
+    The public API never takes a nonce, so applications cannot reuse one.
+    """
+    suite = SUITES_BY_ID[suite_id]
+    if len(nonce) != suite.nonce_bytes or len(key) != suite.key_bytes:
+        raise ConfigError("nonce or key length does not match the suite")
+    hdr = header(suite_id, key_id)
+    aad = hdr + encode_context(context)
+    if suite is XAES_256_GCM:
+        aead = AESGCM(derive_key(key, nonce[:PREFIX_BYTES]))
+        return hdr + nonce + aead.encrypt(nonce[PREFIX_BYTES:], plaintext, aad)
+    return hdr + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def _decrypt_with_key(key: bytes, blob: bytes, context: ContextLike) -> bytes:
+    """Decrypt a blob with a raw key (test vectors; migration of imported keys)."""
+    try:
+        suite = SUITES_BY_ID[blob[0]]
+        return _Reader(suite, key, 0).open(blob, blob[:HEADER_BYTES] + encode_context(context))
+    except DecryptionError:
+        raise
+    except Exception:  # noqa: BLE001 - every failure becomes the one DecryptionError
+        raise DecryptionError() from None
+
+
+__all__ = ["FieldCipher", "KeySource", "MESSAGES_PER_PREFIX", "SUBKEY_CACHE_SIZE"]

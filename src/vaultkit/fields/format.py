@@ -1,0 +1,205 @@
+"""The "vk1" ciphertext layout, its armored text form and the canonical context encoding.
+
+Binary layout (``docs/FORMAT.md`` is the normative description)::
+
+    suite(1) | key_id(4, big-endian) | nonce(12 or 24) | ciphertext | tag(16)
+
+The first byte names both the format version and the suite (``0x01``-``0x0f``
+are version 1). The associated data is ``suite || key_id || canonical(context)``;
+the context is never stored.
+
+>>> armor(b"\\x01abcd")
+'vk1.AWFiY2Q'
+>>> dearmor("vk1.AWFiY2Q")
+b'\\x01abcd'
+>>> encode_context({"row": "7", "col": "email"})
+b'col\\x00email\\x00row\\x007'
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..errors import ConfigError, DecryptionError
+
+HEADER_BYTES = 5
+TAG_BYTES = 16
+ARMOR_PREFIX = "vk1."
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One AEAD suite of the vk1 format."""
+
+    id: int
+    name: str
+    key_bytes: int
+    nonce_bytes: int
+    #: False for suites kept only to read (and migrate) existing data.
+    writable: bool
+
+    @property
+    def overhead(self) -> int:
+        return HEADER_BYTES + self.nonce_bytes + TAG_BYTES
+
+
+XAES_256_GCM = Suite(0x01, "xaes-256-gcm", 32, 24, True)
+AES_256_GCM = Suite(0x02, "aes-256-gcm", 32, 12, False)
+AES_128_GCM = Suite(0x03, "aes-128-gcm", 16, 12, False)
+
+SUITES_BY_ID: dict[int, Suite] = {s.id: s for s in (XAES_256_GCM, AES_256_GCM, AES_128_GCM)}
+SUITES_BY_NAME: dict[str, Suite] = {s.name: s for s in SUITES_BY_ID.values()}
+
+
+def suite_named(name: str) -> Suite:
+    try:
+        return SUITES_BY_NAME[name]
+    except KeyError:
+        raise ConfigError(f"unknown field-encryption suite {name!r}; known: "
+                          + ", ".join(sorted(SUITES_BY_NAME))) from None
+
+
+def header(suite_id: int, key_id: int) -> bytes:
+    """The 5-byte header ``suite || key_id`` (also the first part of the AAD)."""
+    return bytes((suite_id,)) + key_id.to_bytes(4, "big")
+
+
+def key_id_of(blob: bytes | str | memoryview) -> int | None:
+    """The key id of a vk1 blob or armored string, read from the header without decrypting.
+
+    Returns ``None`` when the value is not a vk1 ciphertext. Used by re-encryption
+    (skip rows already on the primary key) and ``keyset retire`` (count rows per key).
+    """
+    try:
+        raw = dearmor(blob) if isinstance(blob, str) else bytes(blob)
+    except DecryptionError:
+        return None
+    if len(raw) < HEADER_BYTES + TAG_BYTES or raw[0] not in SUITES_BY_ID:
+        return None
+    suite = SUITES_BY_ID[raw[0]]
+    if len(raw) < suite.overhead:
+        return None
+    return int.from_bytes(raw[1:5], "big")
+
+
+# --- armor ------------------------------------------------------------------------------
+
+
+def armor(blob: bytes) -> str:
+    """``vk1.`` + unpadded base64url, for text columns."""
+    return ARMOR_PREFIX + base64.urlsafe_b64encode(blob).rstrip(b"=").decode("ascii")
+
+
+def dearmor(text: str) -> bytes:
+    """Decode an armored value; anything malformed or non-canonical is a DecryptionError.
+
+    Non-canonical encodings (different trailing bits, padding, whitespace) are
+    refused so that every armored ciphertext has exactly one spelling: a changed
+    character always means a changed (and then unauthenticated) blob.
+    """
+    if not text.startswith(ARMOR_PREFIX):
+        raise DecryptionError()
+    body = text[len(ARMOR_PREFIX):]
+    try:
+        raw = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise DecryptionError() from None
+    if armor(raw) != text:
+        raise DecryptionError()
+    return raw
+
+
+# --- canonical context ----------------------------------------------------------------
+
+
+class FieldContext:
+    """A context whose canonical encoding is computed once (for hot loops).
+
+    >>> ctx = FieldContext(table="users", column="email", row="42")
+    >>> ctx.encoded == encode_context({"row": "42", "table": "users", "column": "email"})
+    True
+    """
+
+    __slots__ = ("_items", "encoded")
+
+    def __init__(self, mapping: Mapping[str, str] | None = None, /, **items: str) -> None:
+        merged = dict(mapping or {})
+        merged.update(items)
+        pairs: list[tuple[str, str]] = sorted(merged.items())
+        self.encoded = _encode_items(pairs)
+        self._items: tuple[tuple[str, str], ...] | None = tuple(pairs)
+
+    @classmethod
+    def _trusted(cls, encoded: bytes) -> FieldContext:
+        """A context from bytes the caller built in canonical form itself (hot paths such
+        as the SQLAlchemy types precompute the fixed part of the encoding)."""
+        ctx = cls.__new__(cls)
+        ctx.encoded = encoded
+        ctx._items = None
+        return ctx
+
+    def as_dict(self) -> dict[str, str]:
+        if self._items is None:
+            parts = self.encoded.decode("utf-8").split("\0") if self.encoded else []
+            return dict(zip(parts[::2], parts[1::2], strict=True))
+        return dict(self._items)
+
+    def __repr__(self) -> str:
+        # Context values are identifiers (table, column, row id), not secrets.
+        return f"FieldContext({self.as_dict()!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FieldContext) and other.encoded == self.encoded
+
+    def __hash__(self) -> int:
+        return hash(self.encoded)
+
+
+ContextLike = Mapping[str, str] | FieldContext
+
+
+_chain = itertools.chain.from_iterable
+
+
+def _encode_items(items: list[tuple[str, str]]) -> bytes:
+    # items are sorted by key (keys are unique, so values are never compared).
+    try:
+        text = "\0".join(_chain(items))
+    except TypeError:
+        raise ConfigError("field context keys and values must be str") from None
+    # Exactly one separator between every two strings: no key or value contains NUL,
+    # which is what makes the encoding injective.
+    if items and text.count("\0") != 2 * len(items) - 1:
+        raise ConfigError("field context keys and values must not contain NUL")
+    return text.encode("utf-8", "strict")
+
+
+def encode_context(context: ContextLike) -> bytes:
+    """The canonical, injective byte encoding of a context (``docs/FORMAT.md`` section 3).
+
+    The entries sorted by key (Unicode code point order, which is also UTF-8 byte
+    order), flattened to ``key1, value1, key2, value2, ...`` and joined with a
+    single NUL byte, then UTF-8 encoded. NUL is forbidden inside keys and values,
+    so the string splits back into exactly one context: no context can be
+    forged from another. An empty context encodes to the empty string.
+    """
+    if type(context) is FieldContext:
+        return context.encoded
+    if type(context) is not dict and not isinstance(context, Mapping):
+        raise ConfigError("context must be a mapping of str to str or a FieldContext")
+    try:
+        items = sorted(context.items())
+    except TypeError:
+        raise ConfigError("field context keys and values must be str") from None
+    return _encode_items(items)
+
+
+__all__ = [
+    "AES_128_GCM", "AES_256_GCM", "ARMOR_PREFIX", "ContextLike", "FieldContext", "HEADER_BYTES",
+    "SUITES_BY_ID", "SUITES_BY_NAME", "Suite", "TAG_BYTES", "XAES_256_GCM", "armor", "dearmor",
+    "encode_context", "header", "key_id_of", "suite_named",
+]
