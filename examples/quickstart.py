@@ -18,7 +18,7 @@ from pathlib import Path
 
 STEPS = [
     ("foundation", "Local key provider and doctor"),
-    ("fields", "Field encryption: SQLite column encrypted under local://, blind index, rotation"),
+    ("fields", "Field encryption: a SQLite column encrypted under local://, found by blind index"),
     ("ca", "Offline root, intermediate and an mTLS leaf on a temporary CA home"),
     ("archive", "Chat-log export: private AES zip on LocalStore, link + password"),
 ]
