@@ -18,6 +18,7 @@ from pathlib import Path
 
 STEPS = [
     ("foundation", "Local key provider and doctor"),
+    ("secrets", "Secrets at boot: load_secrets from an encrypted local file and the environment"),
     ("fields", "Field encryption: a SQLite column encrypted under local://, found by blind index"),
     ("ca", "Offline root, intermediate and an mTLS leaf on a temporary CA home"),
     ("archive", "Chat-log export: private AES zip on LocalStore, link + password"),

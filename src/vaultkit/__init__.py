@@ -6,6 +6,8 @@ only where they are used.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .config import Config
 from .errors import (
     AccessDeniedError,
@@ -30,7 +32,41 @@ from .errors import (
 from .keys import DataKey, KeyProvider, get_key_provider
 from .secret import Secret
 
+if TYPE_CHECKING:
+    from logging import Handler
+
+    from .secrets.loader import LoadedSecrets
+    from .secrets.redaction import RedactingFilter
+
 __version__ = "0.1.0"
+
+
+def load_secrets(spec: Any = None, **kwargs: Any) -> LoadedSecrets:
+    """Load a service's secrets at boot; see :func:`vaultkit.secrets.loader.load_secrets`.
+
+    >>> secrets = vaultkit.load_secrets({"DB_PASSWORD": "vault://kv/app#db"})  # doctest: +SKIP
+    >>> secrets["DB_PASSWORD"].reveal()                                         # doctest: +SKIP
+
+    A thin wrapper so that ``import vaultkit`` does not import the loader (or hvac/boto3).
+    """
+    from .secrets.loader import load_secrets as _load_secrets
+
+    return _load_secrets(spec, **kwargs)
+
+
+def from_env(prefix: str = "", **kwargs: Any) -> dict[str, str]:
+    """References held in environment variables; see :func:`vaultkit.secrets.loader.from_env`."""
+    from .secrets.loader import from_env as _from_env
+
+    return _from_env(prefix, **kwargs)
+
+
+def install_redaction(values: Any, handlers: list[Handler] | None = None) -> RedactingFilter:
+    """Scrub loaded values from log records; see :mod:`vaultkit.secrets.redaction`."""
+    from .secrets.redaction import install_redaction as _install
+
+    return _install(values, handlers)
+
 
 __all__ = [
     "AccessDeniedError",
@@ -56,5 +92,8 @@ __all__ = [
     "UnavailableError",
     "VaultkitError",
     "__version__",
+    "from_env",
     "get_key_provider",
+    "install_redaction",
+    "load_secrets",
 ]

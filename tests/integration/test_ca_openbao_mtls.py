@@ -116,10 +116,6 @@ def test_hvac_with_vaultkit_client_cert(bao: TlsBao) -> None:
     assert read["data"]["data"] == {"k": "v"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "backends/vault.py passes a shared requests.Session to hvac, and hvac's Adapter then "
-    "takes verify/cert from the session (True/None), ignoring vault.cacert; fix: set "
-    "session.verify and session.cert in VaultClient._hvac. Remove this marker then."))
 def test_vaultkit_vault_client_with_client_cert(bao: TlsBao) -> None:
     from vaultkit.backends.vault import VaultClient
     from vaultkit.config import VaultSettings
@@ -129,6 +125,17 @@ def test_vaultkit_vault_client_with_client_cert(bao: TlsBao) -> None:
                              client_key=key, cacert=str(bao.tca.home.root_cert))
     client = VaultClient(settings)
     assert client.read("kv/data/app")["data"]["data"] == {"k": "v"}  # type: ignore[index]
+
+
+def test_vaultkit_vault_client_without_client_cert_gets_a_vaultkit_error(bao: TlsBao) -> None:
+    from vaultkit.backends.vault import VaultClient
+    from vaultkit.config import VaultSettings
+    from vaultkit.errors import TLSError, UnavailableError
+
+    settings = VaultSettings(addr=(bao.addr,), token=bao.token,
+                             cacert=str(bao.tca.home.root_cert), timeout=5)
+    with pytest.raises((TLSError, UnavailableError)):
+        VaultClient(settings).read("kv/data/app")
 
 
 @pytest.mark.parametrize("case", ["no client certificate", "another CA", "wrong EKU"])

@@ -68,3 +68,17 @@ class TestTransitProvider(KeyProviderContract):
         dk = provider.generate_data_key(context={"x": "y"})
         transit.bao("write", "-f", "transit-contract/keys/a/rotate")
         assert provider.decrypt_data_key(dk.wrapped, context={"x": "y"}) == dk.plaintext
+
+
+def test_kms_provider_leaks_no_key_bytes_into_debug_logs(moto_server: Moto, kms_keys: tuple[str, str],
+                                                        leak_canary) -> None:
+    """botocore logs request params and response bodies at DEBUG; both carry key bytes."""
+    import base64
+
+    provider = get_key_provider(f"awskms://{kms_keys[0]}", config=moto_server.config())
+    planted = leak_canary.new_bytes()  # sent as KMS Encrypt's Plaintext
+    wrapped = provider.encrypt_data_key(planted, context={"t": "1"})
+    assert provider.decrypt_data_key(wrapped, context={"t": "1"}).reveal() == planted
+    dk = provider.generate_data_key(context={"t": "2"})  # Plaintext comes back in the body
+    leak_canary.add(base64.b64encode(dk.plaintext.reveal()).decode())
+    leak_canary.watch(dk, provider)

@@ -38,3 +38,21 @@ def test_cli_help_is_cheap(argv: list[str]) -> None:
         "    pass\n"
     )
     assert _heavy_imported(body) == []
+
+
+def test_all_is_complete_and_sorted() -> None:
+    import vaultkit
+
+    public = {n for n in dir(vaultkit) if not n.startswith("_") and n not in {
+        "annotations", "TYPE_CHECKING", "Any", "config", "errors", "keys", "secret", "files",
+        "audit", "backends", "cli", "secrets"}}
+    assert sorted(vaultkit.__all__, key=str.lower) == sorted(public | {"__version__"}, key=str.lower)
+    assert list(vaultkit.__all__) == sorted(vaultkit.__all__)
+
+
+def test_lazy_load_secrets_wrapper_works(monkeypatch) -> None:
+    import vaultkit
+
+    monkeypatch.setenv("VK_TEST_VALUE", "v")
+    loaded = vaultkit.load_secrets({"X": "env://VK_TEST_VALUE"})
+    assert loaded["X"].reveal() == "v"

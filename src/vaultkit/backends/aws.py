@@ -12,6 +12,7 @@ thread-safe, so one client per (service, settings) is shared by all threads.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,36 @@ _sessions: dict[tuple[str | None, str | None], boto3.Session] = {}
 _clients: dict[tuple[str, AwsSettings], Any] = {}
 
 
+class _DropPayloads(logging.Filter):
+    """Keep botocore's DEBUG logs free of request and response payloads.
+
+    At DEBUG, ``botocore.parsers`` logs every response body and ``botocore.endpoint``
+    logs every request's params. For GetSecretValue, GetParameters(WithDecryption),
+    KMS GenerateDataKey/Decrypt (responses) and KMS Encrypt (request) those payloads
+    *are* secrets. The operation name is kept; the payload is dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = str(record.msg)
+        if msg.startswith(("Response body", "Response headers")):
+            return False
+        if msg.startswith("Making request for") and isinstance(record.args, tuple) and record.args:
+            record.msg = "Making request for %s (params not logged)"
+            record.args = record.args[:1]
+        return True
+
+
+_PAYLOAD_FILTER = _DropPayloads()
+
+
+def quiet_sdk_payload_logging() -> None:
+    """Install :class:`_DropPayloads` on botocore's loggers (idempotent; done by :func:`session`)."""
+    for name in ("botocore.parsers", "botocore.endpoint"):
+        log = logging.getLogger(name)
+        if _PAYLOAD_FILTER not in log.filters:
+            log.addFilter(_PAYLOAD_FILTER)
+
+
 def _settings(config: Config | AwsSettings | None) -> AwsSettings:
     if config is None:
         return Config.load().aws
@@ -53,6 +84,7 @@ def session(config: Config | AwsSettings | None = None) -> boto3.Session:
     with _lock:
         sess = _sessions.get(key)
         if sess is None:
+            quiet_sdk_payload_logging()
             import boto3
 
             with aws_errors("aws"):
@@ -226,4 +258,7 @@ def aws_errors(source: str, *, reference: str | None = None) -> Iterator[None]:
         raise mapped from exc
 
 
-__all__ = ["aws_errors", "client", "map_client_error", "map_exception", "reset_clients", "session"]
+__all__ = [
+    "aws_errors", "client", "map_client_error", "map_exception", "quiet_sdk_payload_logging",
+    "reset_clients", "session",
+]

@@ -14,8 +14,21 @@ Auth chain (first method whose credentials are present wins, unless
 6. ``aws``: an IAM login signed with the boto3 credential chain, plus ``role``.
 
 Several addresses (``addr = ["https://a:8200", "https://b:8200"]``) are tried
-in turn: a connection failure or a 503 (sealed, standby without forwarding)
-moves to the next address and the call is repeated there.
+in turn: a connection failure, a 429/500/503 (sealed, a standby during a
+leader election, a standby without request forwarding) moves to the next
+address and the call is repeated there; the address that answered becomes
+the first one tried next time. A 307 redirect from a standby to the active
+node is followed by requests (the method and body are kept for 307/308).
+A whole round of unavailable addresses raises :class:`UnavailableError`,
+which ``load_secrets`` retries with backoff until the new leader is up.
+
+KV v1/v2 detection: :meth:`VaultClient.mount_info` asks
+``sys/internal/ui/mounts/<path>`` (the endpoint the Vault UI and CLI use; any
+token with a capability on the path may call it) and caches the answer per mount.
+
+Token expiry: when a call is refused with 403 and the client logged in with a
+method it can repeat (AppRole, JWT, Kubernetes, AWS, token file), it logs in
+again once and repeats the call (:meth:`VaultClient.request`).
 """
 
 from __future__ import annotations
@@ -24,8 +37,9 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..config import Config, VaultSettings
 from ..errors import (
@@ -45,6 +59,15 @@ if TYPE_CHECKING:
     import hvac
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class MountInfo:
+    """A secrets engine mount: its path (no slashes around it), type, and KV version (0 if not KV)."""
+
+    path: str
+    type: str
+    kv_version: int
 
 AUTH_METHODS = ("token", "token_file", "approle", "kubernetes", "jwt", "aws")
 DEFAULT_ADDR = "http://127.0.0.1:8200"
@@ -79,6 +102,11 @@ def map_exception(exc: BaseException, *, source: str = "vault", reference: str |
             (hx.ParamValidationError, ConfigError, None),
             (hx.UnexpectedError, BackendError, None),
         ]
+        if isinstance(exc, hx.InvalidRequest) and "non-versioned to versioned" in detail:
+            # A KV v2 mount answers 400 for a few seconds while it (re)runs its upgrade check:
+            # after it is enabled, and on a new raft leader after a fail-over ("Waiting for
+            # the primary to upgrade..."). It says itself that service resumes shortly.
+            return UnavailableError(f"{name}: {detail}", status=400, **kw)
         for cls, target, status in table:
             if isinstance(exc, cls):
                 err = target(f"{name}: {detail}", status=status, **kw)
@@ -136,6 +164,10 @@ class VaultClient:
         self._token: str | None = None
         self.auth_method: str | None = None
         self._session: Any = None
+        self._mounts: dict[str, MountInfo] = {}
+        self._mount_gates: dict[str, threading.Lock] = {}
+        #: Counts of requests by ``METHOD path`` (benchmarks and tests read it; never values).
+        self.request_count = 0
 
     @classmethod
     def from_config(cls, config: Config | None = None) -> VaultClient:
@@ -173,12 +205,15 @@ class VaultClient:
                     raise ConfigError("vault.client_cert needs vault.client_key")
                 check_private_file(s.client_key)
                 cert = (s.client_cert, s.client_key)
+            # hvac ignores verify/cert when it is handed a session, so set them on the session.
+            self._session.verify = verify
+            self._session.cert = cert
             client = hvac.Client(
-                url=addr, token=self._token, verify=verify, cert=cert, timeout=s.timeout,
+                url=addr, token=self._token, verify=verify, cert=cert, timeout=cast(Any, s.timeout),
                 namespace=s.namespace, session=self._session,
             )
             self._clients[addr] = client
-        client.token = self._token
+        client.token = cast(Any, self._token)
         return client
 
     def _call(self, fn: Callable[[hvac.Client], T], *, reference: str | None = None) -> T:
@@ -198,18 +233,59 @@ class VaultClient:
             if idx != self._index:
                 self._index = idx
             return result
-        assert last is not None
+        if last is None:  # pragma: no cover - addresses is never empty
+            raise UnavailableError("no Vault address configured", source="vault")
         raise last
 
     def request(self, method: str, path: str, *, json: dict[str, Any] | None = None,
-                reference: str | None = None, authenticated: bool = True) -> dict[str, Any]:
-        """Call ``/v1/<path>`` and return the JSON body (``{}`` when there is none)."""
+                reference: str | None = None, authenticated: bool = True,
+                timeout: float | None = None,
+                params: dict[str, str] | None = None) -> dict[str, Any]:
+        """Call ``/v1/<path>`` and return the JSON body (``{}`` when there is none).
+
+        ``timeout`` (seconds) caps this one request, so a boot deadline also bounds a
+        server that accepts connections and never answers.
+        """
         if authenticated and self._token is None:
             self.login()
+        try:
+            return self._request_once(method, path, json=json, reference=reference,
+                                      timeout=timeout, params=params)
+        except AccessDeniedError:
+            if not authenticated or not self._may_relogin():
+                raise
+        # The token may have expired (Vault answers 403 for that, too): log in again, once.
+        self._token = None
+        self.login()
+        return self._request_once(method, path, json=json, reference=reference,
+                                  timeout=timeout, params=params)
+
+    def _may_relogin(self) -> bool:
+        if self.auth_method in (None, "token"):
+            return False  # a fixed token cannot be renewed by logging in again
+        try:
+            self._request_once("GET", "auth/token/lookup-self", reference="auth/token")
+        except (AccessDeniedError, AuthenticationError):
+            return True
+        except VaultkitError:
+            return False
+        return False  # the token is fine: the 403 is a real policy refusal
+
+    def _request_once(self, method: str, path: str, *, json: dict[str, Any] | None = None,
+                      reference: str | None = None, timeout: float | None = None,
+                      params: dict[str, str] | None = None) -> dict[str, Any]:
         url = "/v1/" + path.lstrip("/")
+        kwargs: dict[str, Any] = {}
+        if json is not None:
+            kwargs["json"] = json
+        if timeout is not None:
+            kwargs["timeout"] = max(0.05, min(timeout, self.settings.timeout))
+        if params:
+            kwargs["params"] = params
 
         def do(c: hvac.Client) -> dict[str, Any]:
-            resp = c.adapter.request(method, url, json=json)
+            self.request_count += 1
+            resp = c.adapter.request(method, url, **kwargs)
             if isinstance(resp, dict):
                 return resp
             if getattr(resp, "status_code", None) == 204 or not getattr(resp, "content", b""):
@@ -219,8 +295,51 @@ class VaultClient:
 
         return self._call(do, reference=reference or path)
 
-    def read(self, path: str, *, reference: str | None = None) -> dict[str, Any]:
-        return self.request("GET", path, reference=reference)
+    # -- mounts
+
+    def mount_info(self, path: str, *, timeout: float | None = None) -> MountInfo:
+        """The mount ``path`` lives under, its type and KV version (cached per mount).
+
+        >>> vc.mount_info("kv/app/db")      # doctest: +SKIP
+        MountInfo(path='kv', type='kv', kv_version=2)
+        """
+        path = path.strip("/")
+        cached = self._cached_mount(path)
+        if cached is not None:
+            return cached
+        # Single flight per first path segment: 16 threads booting at once ask once, not 16x.
+        with self._lock:
+            gate = self._mount_gates.setdefault(path.split("/", 1)[0], threading.Lock())
+        with gate:
+            cached = self._cached_mount(path)
+            if cached is not None:
+                return cached
+            return self._lookup_mount(path, timeout)
+
+    def _cached_mount(self, path: str) -> MountInfo | None:
+        for mount, info in list(self._mounts.items()):
+            if path == mount or path.startswith(mount + "/"):
+                return info
+        return None
+
+    def _lookup_mount(self, path: str, timeout: float | None) -> MountInfo:
+        body = self.request("GET", f"sys/internal/ui/mounts/{path}", reference=path,
+                            timeout=timeout)
+        data = body.get("data") or {}
+        mount = str(data.get("path") or path.split("/", 1)[0]).strip("/")
+        mtype = str(data.get("type") or "unknown")
+        options = data.get("options") or {}
+        version = 0
+        if mtype in ("kv", "generic"):
+            version = 2 if str(options.get("version", "1")) == "2" else 1
+        info = MountInfo(mount, mtype, version)
+        with self._lock:
+            self._mounts[mount] = info
+        return info
+
+    def read(self, path: str, *, reference: str | None = None, timeout: float | None = None,
+             params: dict[str, str] | None = None) -> dict[str, Any]:
+        return self.request("GET", path, reference=reference, timeout=timeout, params=params)
 
     def write(self, path: str, data: dict[str, Any] | None = None, *,
               reference: str | None = None) -> dict[str, Any]:
@@ -336,7 +455,8 @@ class VaultClient:
         region = cfg.aws.region or sess.region_name or "us-east-1"
         # The same signed sts:GetCallerIdentity request hvac's iam_login builds; Vault replays it.
         request = generate_sigv4_auth_request(header_value=s.aws_header_value)
-        SigV4Auth(frozen.access_key, frozen.secret_key, frozen.token, region).add_auth(request)
+        SigV4Auth(cast(str, frozen.access_key), cast(str, frozen.secret_key), frozen.token,
+                  region).add_auth(request)
         headers = _json.dumps({k: [v] for k, v in request.headers.items()})
         payload = {
             "iam_http_request_method": request.method,
@@ -389,4 +509,4 @@ def vault_client(config: Config | None = None) -> VaultClient:
         return client
 
 
-__all__ = ["AUTH_METHODS", "VaultClient", "map_exception", "vault_client", "vault_errors"]
+__all__ = ["AUTH_METHODS", "MountInfo", "VaultClient", "map_exception", "vault_client", "vault_errors"]

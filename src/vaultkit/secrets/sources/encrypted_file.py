@@ -1,0 +1,33 @@
+"""``file://<path>#key``: a value from a vaultkit-encrypted local file (see ``envfile``).
+
+``file:///abs/path.json#db/password`` or ``file://relative.toml#api_token``
+(relative to the working directory). The file is decrypted once per load and
+the fragment selects a key; ``a/b`` walks nested tables.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ...config import Config
+from ...secret import Secret
+from .. import envfile
+from ..refs import Reference
+from ..retry import Deadline
+from .base import BaseSource, Fetched
+
+
+class EncryptedFileSource(BaseSource):
+    schemes: tuple[str, ...] = ("file",)
+    operation = "decrypt-file"
+
+    def __init__(self, *, config: Config | None = None) -> None:
+        self._config = config
+
+    def fetch(self, unit: Reference, deadline: Deadline | None) -> Fetched:
+        doc = envfile.read_document(unit.locator)
+        plain = envfile.decrypt_document(doc, config=self._config)
+        return Fetched(Secret(json.dumps(plain)), structured=True)
+
+    def __repr__(self) -> str:
+        return "EncryptedFileSource()"

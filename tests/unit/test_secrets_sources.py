@@ -1,0 +1,135 @@
+"""The SecretSource contract for the sources that need no server: memory, env, file, keyring."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+from contracts.secret_source import Put, SecretSourceContract
+from vaultkit.keys.memory import MemoryKeyProvider
+from vaultkit.secrets import MemorySource, SecretSource
+from vaultkit.secrets.envfile import encrypt_document, read_document, write_document
+from vaultkit.secrets.sources.encrypted_file import EncryptedFileSource
+from vaultkit.secrets.sources.env import EnvSource
+from vaultkit.secrets.sources.keyring import KeyringSource
+
+_ids = itertools.count()
+
+
+class TestMemorySource(SecretSourceContract):
+    @pytest.fixture
+    def source(self) -> MemorySource:
+        return MemorySource()
+
+    @pytest.fixture
+    def put(self, source: MemorySource) -> Put:
+        def put(name: str, value: str) -> str:
+            source.put(name, value)
+            return f"memory://{name}"
+        return put
+
+    @pytest.fixture
+    def missing(self) -> str:
+        return "memory://does-not-exist"
+
+
+class TestEnvSource(SecretSourceContract):
+    @pytest.fixture
+    def environ(self) -> dict[str, str]:
+        return {}
+
+    @pytest.fixture
+    def source(self, environ: dict[str, str]) -> SecretSource:
+        return EnvSource(environ)
+
+    @pytest.fixture
+    def put(self, environ: dict[str, str]) -> Put:
+        def put(name: str, value: str) -> str:
+            var = "VK_" + name.upper().replace("-", "_")
+            environ[var] = value
+            return f"env://{var}"
+        return put
+
+    @pytest.fixture
+    def missing(self) -> str:
+        return "env://VK_NOT_SET_ANYWHERE"
+
+
+class TestEncryptedFileSource(SecretSourceContract):
+    @pytest.fixture
+    def source(self) -> SecretSource:
+        return EncryptedFileSource()
+
+    @pytest.fixture
+    def put(self, tmp_path: Path) -> Put:
+        kek = MemoryKeyProvider.named("contract-file")
+        path = tmp_path / "secrets.enc.json"
+
+        def put(name: str, value: str) -> str:
+            try:
+                plain = json.loads(value)
+            except ValueError:
+                plain = value
+            doc: dict[str, object] = {}
+            if path.exists():
+                from vaultkit.secrets.envfile import decrypt_document
+
+                doc = decrypt_document(read_document(path))
+            doc[name] = plain
+            write_document(path, encrypt_document(doc, kek))
+            # Structured values are nested tables: the contract selects inside with name/key.
+            return f"file://{path}#{name}"
+        return put
+
+    @pytest.fixture
+    def missing(self, tmp_path: Path) -> str:
+        return f"file://{tmp_path}/no-such-file.json#k"
+
+
+class _MemoryKeyring(KeyringBackend):
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username), None)
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[_MemoryKeyring]:
+    previous = keyring.get_keyring()
+    kr = _MemoryKeyring()
+    keyring.set_keyring(kr)
+    yield kr
+    keyring.set_keyring(previous)
+
+
+class TestKeyringSource(SecretSourceContract):
+    @pytest.fixture
+    def source(self, memory_keyring: _MemoryKeyring) -> SecretSource:
+        return KeyringSource()
+
+    @pytest.fixture
+    def put(self, memory_keyring: _MemoryKeyring) -> Put:
+        def put(name: str, value: str) -> str:
+            keyring.set_password("vaultkit-test", name, value)
+            return f"keyring://vaultkit-test/{name}"
+        return put
+
+    @pytest.fixture
+    def missing(self, memory_keyring: _MemoryKeyring) -> str:
+        return "keyring://vaultkit-test/nobody"
