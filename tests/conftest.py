@@ -23,7 +23,7 @@ from harness.servers import (
     start_postgres,
 )
 
-pytest_plugins = ["pytester", "harness.canary"]
+pytest_plugins = ["pytester", "harness.canary", "harness.keyring_backend"]
 
 _SCRUB_PREFIXES = ("VAULT_", "BAO_", "VAULTKIT_", "AWS_")
 

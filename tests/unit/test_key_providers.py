@@ -6,11 +6,11 @@ import os
 import stat
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
 from contracts.key_provider import KeyProviderContract
+from harness.keyring_backend import MemoryKeyring
 from vaultkit.config import Config, LocalKeySettings
 from vaultkit.errors import (
     ConfigError,
@@ -88,39 +88,10 @@ class TestLocalFileProvider(KeyProviderContract):
             LocalKeyStore(_file_config(tmp_path)).key_path(name)
 
 
-class MemoryKeyring:
-    """A real keyring backend held in memory (keyring.backend.KeyringBackend)."""
-
-    def __init__(self) -> None:
-        from keyring.backend import KeyringBackend
-
-        class _Backend(KeyringBackend):
-            priority = 1  # type: ignore[assignment]
-            store: ClassVar[dict[tuple[str, str], str]] = {}
-
-            def get_password(self, service: str, username: str) -> str | None:
-                return self.store.get((service, username))
-
-            def set_password(self, service: str, username: str, password: str) -> None:
-                self.store[(service, username)] = password
-
-            def delete_password(self, service: str, username: str) -> None:
-                self.store.pop((service, username), None)
-
-        self.backend = _Backend()
-
-
 class TestLocalKeyringProvider(KeyProviderContract):
     @pytest.fixture(autouse=True)
-    def memory_keyring(self) -> object:
-        import keyring
-
-        previous = keyring.get_keyring()
-        kr = MemoryKeyring().backend
-        kr.store.clear()
-        keyring.set_keyring(kr)
-        yield kr
-        keyring.set_keyring(previous)
+    def _keyring(self, memory_keyring: MemoryKeyring) -> MemoryKeyring:
+        return memory_keyring
 
     @pytest.fixture
     def provider(self, tmp_path: Path) -> KeyProvider:
@@ -129,7 +100,7 @@ class TestLocalKeyringProvider(KeyProviderContract):
         return get_key_provider("local://default", config=config)
 
     @pytest.fixture
-    def other_provider(self, tmp_path: Path, memory_keyring: object) -> KeyProvider:
+    def other_provider(self, tmp_path: Path, memory_keyring: MemoryKeyring) -> KeyProvider:
         config = Config(local_keys=LocalKeySettings(store="keyring"))
         LocalKeyStore(config).create("other")
         provider = LocalKeyProvider("other", config=config)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
 
 from contracts.secret_source import Put, SecretSourceContract
+from harness.keyring_backend import MemoryKeyring
 from vaultkit.keys.memory import MemoryKeyProvider
 from vaultkit.secrets import MemorySource, SecretSource
 from vaultkit.secrets.envfile import encrypt_document, read_document, write_document
@@ -92,44 +91,18 @@ class TestEncryptedFileSource(SecretSourceContract):
         return f"file://{tmp_path}/no-such-file.json#k"
 
 
-class _MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.store.pop((service, username), None)
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[_MemoryKeyring]:
-    previous = keyring.get_keyring()
-    kr = _MemoryKeyring()
-    keyring.set_keyring(kr)
-    yield kr
-    keyring.set_keyring(previous)
-
-
 class TestKeyringSource(SecretSourceContract):
     @pytest.fixture
-    def source(self, memory_keyring: _MemoryKeyring) -> SecretSource:
+    def source(self, memory_keyring: MemoryKeyring) -> SecretSource:
         return KeyringSource()
 
     @pytest.fixture
-    def put(self, memory_keyring: _MemoryKeyring) -> Put:
+    def put(self, memory_keyring: MemoryKeyring) -> Put:
         def put(name: str, value: str) -> str:
             keyring.set_password("vaultkit-test", name, value)
             return f"keyring://vaultkit-test/{name}"
         return put
 
     @pytest.fixture
-    def missing(self, memory_keyring: _MemoryKeyring) -> str:
+    def missing(self, memory_keyring: MemoryKeyring) -> str:
         return "keyring://vaultkit-test/nobody"
