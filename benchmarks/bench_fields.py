@@ -10,13 +10,23 @@ are checked outside the timed region. "fields/s" = N / (encrypt + decrypt time).
 Configs slower than about 1 ms per field (the AWS Encryption SDK) run on
 ``--slow-n`` fields; per-field figures stay valid.
 
-Every config gets a per-row context prepared outside the timed loops: the floor
-gets the AAD bytes vaultkit would build; vaultkit gets a ``FieldContext``.
+The floor and the vaultkit single/batch rows (the ones with ratio targets) run
+interleaved: each of ``--repeats`` rounds times every one of them once, in turn,
+and each figure is the median over the rounds, so load from other processes
+hits all of them alike. The other peers take the median of ``--peer-repeats``.
+
+Every config does the same work per field: a fresh random 96-bit GCM nonce from
+``os.urandom`` (vaultkit draws its tails in blocks, still one per field), the
+row's context as associated data, and a decryption that verifies the tag. The
+floor gets its AAD bytes (``header || context``) prebuilt outside the timed
+loops; vaultkit builds the same AAD per call, from a ``FieldContext`` or, in its
+own row, from a plain ``dict`` (the canonical encoding is then part of the cost).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -32,24 +42,47 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # harness.servers.start_postgres
 
 
-REPEATS = 3
+REPEATS = 7
+PEER_REPEATS = 3
+
+
+def _once(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """One run (CPU time) with the garbage collector paused while timing."""
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.process_time()
+        out = fn()
+        return time.process_time() - t0, out
+    finally:
+        gc.enable()
 
 
 def _time(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Best of REPEATS runs (CPU time), with the garbage collector paused while timing:
-    on a shared 2-core machine the minimum is the most repeatable figure."""
-    best = float("inf")
-    out: Any = None
+    """Median of PEER_REPEATS runs (CPU time)."""
+    runs = [_once(fn) for _ in range(PEER_REPEATS)]
+    return statistics.median(t for t, _ in runs), runs[-1][1]
+
+
+def _interleaved(configs: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]],
+                 values: list[bytes]) -> dict[str, tuple[float, float, Any]]:
+    """Time every config's encrypt and decrypt once per round, in turn, REPEATS rounds.
+
+    Returns per config (median encrypt time, median decrypt time, the last blobs);
+    every round's decryption is checked against ``values`` outside the timing.
+    """
+    times: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in configs}
+    blobs: dict[str, Any] = {}
     for _ in range(REPEATS):
-        gc.collect()
-        gc.disable()
-        try:
-            t0 = time.process_time()
-            out = fn()
-            best = min(best, time.process_time() - t0)
-        finally:
-            gc.enable()
-    return best, out
+        for name, (enc, dec) in configs.items():
+            t_enc, out = _once(enc)
+            t_dec, plain = _once(functools.partial(dec, out))
+            assert plain == values, name
+            times[name][0].append(t_enc)
+            times[name][1].append(t_dec)
+            blobs[name] = out
+    return {k: (statistics.median(e), statistics.median(d), blobs[k])
+            for k, (e, d) in times.items()}
 
 
 class Result:
@@ -100,39 +133,30 @@ def bench_size(size: int, n: int, slow_n: int) -> list[Result]:
             out.append(nonce + aead.encrypt(nonce, v, a))
         return out
 
-    t_enc, blobs = _time(floor_enc)
-    t_dec, plain = _time(lambda: [aead.decrypt(b[:12], b[12:], a)
-                                  for b, a in zip(blobs, aads, strict=True)])
-    assert plain == values
-    results.append(Result("floor: AESGCM (random 96-bit nonce, AAD)", size, n, t_enc, t_dec,
-                          overhead(blobs)))
+    def floor_dec(blobs: list[bytes]) -> list[bytes]:
+        return [aead.decrypt(b[:12], b[12:], a) for b, a in zip(blobs, aads, strict=True)]
 
-    # (b) vaultkit FieldCipher (XAES-256-GCM, cached subkey), one call per field.
+    # (b) vaultkit FieldCipher (XAES-256-GCM, cached subkey): one call per field with a
+    # FieldContext, one call per field with a plain dict, and (c) the batch API.
     ks = Keyset.create("bench", kek="memory://bench")
     cipher = FieldCipher(ks)
     enc, dec = cipher.encrypt, cipher.decrypt
-    t_enc, blobs = _time(lambda: [enc(v, context=c) for v, c in zip(values, contexts,
-                                                                     strict=True)])
-    t_dec, plain = _time(lambda: [dec(b, context=c) for b, c in zip(blobs, contexts,
-                                                                    strict=True)])
-    assert plain == values
-    results.append(Result("vaultkit single (FieldContext)", size, n, t_enc, t_dec,
-                          overhead(blobs)))
-
-    t_enc, blobs = _time(lambda: [enc(v, context=c) for v, c in zip(values, dicts,
-                                                                    strict=True)])
-    t_dec, plain = _time(lambda: [dec(b, context=c) for b, c in zip(blobs, dicts,
-                                                                    strict=True)])
-    assert plain == values
-    results.append(Result("vaultkit single (dict context)", size, n, t_enc, t_dec,
-                          overhead(blobs), "includes context canonicalisation"))
-
-    # (c) vaultkit batch.
-    t_enc, blobs = _time(lambda: cipher.encrypt_many(values, context=contexts))
-    t_dec, plain = _time(lambda: cipher.decrypt_many(blobs, context=contexts))
-    assert plain == values
-    results.append(Result("vaultkit batch (encrypt_many/decrypt_many)", size, n, t_enc, t_dec,
-                          overhead(blobs)))
+    configs: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]] = {
+        "floor: AESGCM (random 96-bit nonce, AAD)": (floor_enc, floor_dec),
+        "vaultkit single (FieldContext)": (
+            lambda: [enc(v, context=c) for v, c in zip(values, contexts, strict=True)],
+            lambda blobs: [dec(b, context=c) for b, c in zip(blobs, contexts, strict=True)]),
+        "vaultkit single (dict context)": (
+            lambda: [enc(v, context=c) for v, c in zip(values, dicts, strict=True)],
+            lambda blobs: [dec(b, context=c) for b, c in zip(blobs, dicts, strict=True)]),
+        "vaultkit batch (encrypt_many/decrypt_many)": (
+            lambda: cipher.encrypt_many(values, context=contexts),
+            lambda blobs: cipher.decrypt_many(blobs, context=contexts)),
+    }
+    notes = {"vaultkit single (dict context)": "includes context canonicalisation"}
+    for name, (t_enc, t_dec, blobs) in _interleaved(configs, values).items():
+        results.append(Result(name, size, n, t_enc, t_dec, overhead(blobs),
+                              notes.get(name, "")))
 
     # (d) Fernet.
     f = Fernet(Fernet.generate_key())
@@ -338,11 +362,14 @@ def main() -> None:
     parser.add_argument("--reencrypt-rows", type=int, default=200_000,
                         help="rows for the PostgreSQL re-encryption run (0: skip)")
     parser.add_argument("--batch", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="interleaved rounds for the floor and vaultkit rows (median)")
+    parser.add_argument("--peer-repeats", type=int, default=3,
+                        help="runs per peer config (median)")
     parser.add_argument("--json", dest="json_path", help="also write the results as JSON here")
     args = parser.parse_args()
-    global REPEATS
-    REPEATS = args.repeats
+    global REPEATS, PEER_REPEATS
+    REPEATS, PEER_REPEATS = args.repeats, args.peer_repeats
 
     results: list[Result] = []
     for size in (int(s) for s in args.sizes.split(",")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import pytest
@@ -166,19 +167,53 @@ def test_fuzzed_mutations_of_a_real_blob_fail(data: bytes) -> None:
 
 def test_prefix_is_redrawn_after_the_message_limit(cipher: FieldCipher,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    first = cipher.encrypt(b"a", context=CTX)
-    assert cipher._writer is not None
-    cipher._writer.remaining = 1
-    second = cipher.encrypt(b"b", context=CTX)
-    third = cipher.encrypt(b"c", context=CTX)
-    assert first[5:17] == second[5:17] != third[5:17]
-    assert cipher.decrypt(first, context=CTX) == b"a"
-    assert cipher.decrypt(third, context=CTX) == b"c"
+    # A budget of 3 tails per prefix, drawn 2 at a time: the bound counts every tail drawn.
     monkeypatch.setattr(cipher_mod, "MESSAGES_PER_PREFIX", 3)
+    monkeypatch.setattr(cipher_mod, "TAILS_PER_DRAW", 2)
+    cipher._writer = None
+    blobs = [cipher.encrypt(bytes([i]), context=CTX) for i in range(7)]
+    prefixes = [b[5:17] for b in blobs]
+    assert prefixes[0] == prefixes[1] == prefixes[2]
+    assert prefixes[3] == prefixes[4] == prefixes[5]
+    assert len({prefixes[0], prefixes[3], prefixes[6]}) == 3
+    assert [cipher.decrypt(b, context=CTX) for b in blobs] == [bytes([i]) for i in range(7)]
+    # A batch larger than one prefix's budget is split across prefixes.
     cipher._writer = None
     blobs = cipher.encrypt_many([b"x"] * 5, context=CTX)
-    assert len({b[5:17] for b in blobs}) == 1
+    prefixes = [b[5:17] for b in blobs]
+    assert prefixes[0] == prefixes[1] == prefixes[2] != prefixes[3] == prefixes[4]
     assert cipher.decrypt_many(blobs, context=CTX) == [b"x"] * 5
+    # The single path continues on the batch's last prefix until its budget is spent.
+    assert cipher.encrypt(b"y", context=CTX)[5:17] == prefixes[4]
+    assert cipher.encrypt(b"z", context=CTX)[5:17] not in set(prefixes)
+
+
+def test_threads_never_share_a_nonce(cipher: FieldCipher,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small blocks and budgets so refills and prefix changes race between threads.
+    monkeypatch.setattr(cipher_mod, "MESSAGES_PER_PREFIX", 50)
+    monkeypatch.setattr(cipher_mod, "TAILS_PER_DRAW", 3)
+    cipher._writer = None
+    results: list[list[bytes]] = [[] for _ in range(4)]
+
+    def work(out: list[bytes]) -> None:
+        for i in range(1500):
+            out.append(cipher.encrypt(i.to_bytes(2, "big"), context=CTX))
+        out += cipher.encrypt_many([b"m"] * 40, context=CTX)
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in results]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    blobs = [b for r in results for b in r]
+    assert len({b[5:29] for b in blobs}) == len(blobs) == 4 * 1540
+    per_prefix: dict[bytes, int] = {}
+    for b in blobs:
+        per_prefix[b[5:17]] = per_prefix.get(b[5:17], 0) + 1
+    assert max(per_prefix.values()) <= 50
+    expected = [i.to_bytes(2, "big") for i in range(1500)] + [b"m"] * 40
+    assert all(cipher.decrypt_many(r, context=CTX) == expected for r in results)
 
 
 def test_forked_child_draws_a_new_prefix(cipher: FieldCipher) -> None:
@@ -222,3 +257,26 @@ def test_plaintexts_never_leak(cipher: FieldCipher, leak_canary: Any) -> None:
         leak_canary.watch_exception(exc)
     assert cipher.decrypt(blob, context=CTX, as_str=True) == value
     leak_canary.watch_text(repr(cipher._readers), "reader cache")
+
+
+_CTX_TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
+                    max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(_CTX_TEXT, _CTX_TEXT, min_size=2, max_size=5))
+def test_dict_context_fast_path_matches_the_generic_encoding(context: dict[str, str]) -> None:
+    from vaultkit.fields.format import _encode_items, encode_context
+
+    expected = _encode_items(sorted(context.items()))
+    assert encode_context(context) == expected  # may create the key set's plan
+    assert encode_context(dict(reversed(list(context.items())))) == expected
+    assert encode_context(context) == expected  # through the plan
+    assert encode_context(FieldContext(context)) == expected
+    bad = dict(context)
+    bad[next(iter(bad))] = "x\x00y"
+    with pytest.raises(ConfigError):
+        encode_context(bad)
+    bad[next(iter(bad))] = 5  # type: ignore[assignment]
+    with pytest.raises(ConfigError):
+        encode_context(bad)

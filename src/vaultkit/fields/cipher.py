@@ -12,17 +12,27 @@
 Nonce safety (``docs/FORMAT.md`` section 4): the default suite is XAES-256-GCM
 with a random 192-bit nonce ``prefix(12) || tail(12)``. Each process draws a
 random prefix and caches the derived AES-256 key for it, so an encryption costs
-one ``AESGCM.encrypt`` plus ``os.urandom(12)``. The prefix is redrawn after
-``2**30`` messages and in a forked child, so one derived key never sees more
-than ``2**30`` random 96-bit tails (collision probability below ``2**-37``) and
-no two processes share a derived key except by a 96-bit random coincidence.
+one ``AESGCM.encrypt`` plus a fresh random 12-byte tail. The prefix is redrawn
+after ``2**30`` messages and in a forked child, so one derived key never sees
+more than ``2**30`` random 96-bit tails (collision probability below ``2**-37``)
+and no two processes share a derived key except by a 96-bit random coincidence.
+
+Tails are drawn from ``os.urandom`` in blocks of :data:`TAILS_PER_DRAW` (one
+system call instead of one per field) and handed out by a ``deque`` owned by
+the writer of one prefix. Each tail is still an independent ``os.urandom``
+value used once: ``deque.popleft`` is atomic, so two threads never receive the
+same tail; a block is counted against the prefix's budget when it is drawn, so
+the ``2**30`` bound counts every tail drawn, used or not; and a forked child
+never uses its parent's buffered tails, because it starts a new writer (new
+prefix, new deque) before its first encryption.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal, Protocol, overload
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -47,6 +57,8 @@ from .xaes import PREFIX_BYTES, cmac_k1, derive_key
 MESSAGES_PER_PREFIX = 1 << 30
 #: Derived XAES keys kept per data key for decryption (one per writing process prefix).
 SUBKEY_CACHE_SIZE = 256
+#: Nonce tails drawn per ``os.urandom`` call by ``FieldCipher.encrypt`` (12 bytes each).
+TAILS_PER_DRAW = 256
 
 _XAES_HEAD = HEADER_BYTES + PREFIX_BYTES  # suite, key id, nonce prefix
 _XAES_BODY = HEADER_BYTES + XAES_256_GCM.nonce_bytes  # where ciphertext starts
@@ -54,6 +66,9 @@ _XAES_MIN = _XAES_BODY + TAG_BYTES
 _urandom = os.urandom
 
 _fork_generation = 0
+
+#: A derived key's bound ``AESGCM.decrypt`` and the 5-byte header (the AAD's first part).
+_Opener = tuple[Callable[[bytes, bytes, bytes], bytes], bytes]
 
 
 def _after_fork_in_child() -> None:
@@ -129,7 +144,12 @@ class _Reader:
 
 
 class _Writer:
-    """Encrypts under the primary key with this process's nonce prefix."""
+    """Encrypts under the primary key with this process's nonce prefix.
+
+    ``remaining`` is the prefix's budget of nonce tails not yet drawn; tails are
+    counted when drawn (a block for ``encrypt``, a batch for ``encrypt_many``), so at
+    most ``MESSAGES_PER_PREFIX`` tails are ever drawn under one prefix.
+    """
 
     __slots__ = (
         "aead",
@@ -138,7 +158,10 @@ class _Writer:
         "header",
         "key_generation",
         "key_id",
+        "lock",
+        "pop",
         "remaining",
+        "tails",
     )
 
     def __init__(self, key_id: int, reader: _Reader, key_generation: int) -> None:
@@ -150,6 +173,26 @@ class _Writer:
         self.remaining = MESSAGES_PER_PREFIX
         self.fork_generation = _fork_generation
         self.key_generation = key_generation
+        self.lock = threading.Lock()
+        # Buffered random tails of this prefix only; popleft is atomic (thread-safe).
+        self.tails: deque[bytes] = deque()
+        self.pop = self.tails.popleft
+
+    def take(self, n: int) -> int:
+        """Reserve up to ``n`` tails from the budget; the number reserved (0: exhausted)."""
+        with self.lock:
+            k = min(n, self.remaining)
+            self.remaining -= k
+            return k
+
+    def refill(self) -> bytes | None:
+        """Draw a block of tails, return one, buffer the rest; ``None`` once the budget is spent."""
+        k = self.take(TAILS_PER_DRAW)
+        if k == 0:
+            return None
+        rand = _urandom(12 * k)
+        self.tails.extend([rand[i:i + 12] for i in range(12, 12 * k, 12)])
+        return rand[:12]
 
 
 def _as_bytes(value: str | bytes) -> bytes:
@@ -189,9 +232,10 @@ class FieldCipher:
     def __init__(self, keys: KeySource) -> None:
         self._keys = keys
         self._readers: dict[bytes, _Reader] = {}
-        # header || nonce prefix -> derived AESGCM, for the XAES hot path; cleared when
-        # the keyset's generation changes (a key retired must stop decrypting at once).
-        self._fast: dict[bytes, AESGCM] = {}
+        # header || nonce prefix -> (the derived AESGCM's decrypt, header), for the XAES
+        # hot path; cleared when the keyset's generation changes (a key retired must stop
+        # decrypting at once).
+        self._fast: dict[bytes, _Opener] = {}
         self._fast_generation = keys.generation
         self._writer: _Writer | None = None
         self._lock = threading.Lock()
@@ -244,6 +288,14 @@ class FieldCipher:
             w = self._new_writer()
         return w
 
+    def _next_tail(self, w: _Writer) -> tuple[_Writer, bytes]:
+        """``w``'s tail buffer is empty: refill it, or move to a new prefix if spent."""
+        tail = w.refill()
+        while tail is None:
+            w = self._current_writer()
+            tail = w.refill()
+        return w, tail
+
     def _sync_generation(self) -> None:
         with self._lock:
             self._fast = {}
@@ -252,16 +304,13 @@ class FieldCipher:
     def _open_slow(self, raw: bytes, ctx: bytes) -> bytes:
         """Decrypt through the per-key reader (first blob of a prefix, or a GCM suite)."""
         head = raw[:HEADER_BYTES]
-        reader = self._readers.get(head)
-        if reader is None or reader.generation != self._keys.generation:
-            reader = self._reader(head)
-        if reader.xaes and len(raw) >= _XAES_MIN:
-            aead = reader.subkey(raw[HEADER_BYTES:_XAES_HEAD])
-            if len(self._fast) >= SUBKEY_CACHE_SIZE * 4:
-                self._fast = {}
-            self._fast[raw[:_XAES_HEAD]] = aead
-            return aead.decrypt(raw[_XAES_HEAD:_XAES_BODY], raw[_XAES_BODY:], head + ctx)
-        return reader.open(raw, head + ctx)
+        try:
+            opener: _Opener | None = self._opener_for(raw)
+        except _NotFast:
+            opener = None  # decided outside the handler: no exception context to leak
+        if opener is None:
+            return self._reader(head).open(raw, head + ctx)
+        return opener[0](raw[_XAES_HEAD:_XAES_BODY], raw[_XAES_BODY:], head + ctx)
 
     # -- encryption
 
@@ -285,14 +334,16 @@ class FieldCipher:
         """
         # The hot path is inlined on purpose: it runs once per field.
         w = self._writer
-        if (w is None or w.fork_generation != _fork_generation or w.remaining <= 0
+        if (w is None or w.fork_generation != _fork_generation
                 or w.key_generation != self._keys.generation):
             w = self._new_writer()
-        w.remaining -= 1
         ctx = context.encoded if type(context) is FieldContext else encode_context(context)
-        data = value if type(value) is bytes else _as_bytes(value)
-        tail = _urandom(12)
-        blob = w.head + tail + w.aead.encrypt(tail, data, w.header + ctx)
+        try:
+            tail = w.pop()
+        except IndexError:  # buffer empty: draw the next block (budget checked there)
+            w, tail = self._next_tail(w)
+        blob = w.head + tail + w.aead.encrypt(
+            tail, value if type(value) is bytes else _as_bytes(value), w.header + ctx)
         return armor(blob) if armored else blob
 
     def encrypt_many(self, values: Iterable[str | bytes], *,
@@ -300,23 +351,32 @@ class FieldCipher:
                      armored: bool = False) -> list[bytes] | list[str]:
         """Encrypt many values: one context for all, or one context per value.
 
-        Draws all nonce tails with one ``os.urandom`` call.
+        Draws all nonce tails with one ``os.urandom`` call (one per prefix if a batch
+        outgrows the current prefix's budget).
         """
-        items = list(values)
-        contexts = _contexts(context, len(items))
-        w = self._current_writer()
-        w.remaining -= len(items)
-        if w.remaining < 0:
-            w = self._new_writer()
-            w.remaining -= len(items)
-        rand = os.urandom(12 * len(items))
-        head, hdr, enc = w.head, w.header, w.aead.encrypt
+        items = values if type(values) is list else list(values)
+        n = len(items)
+        contexts = _contexts(context, n)
         out: list[bytes] = []
-        append = out.append
-        for i, (value, ctx) in enumerate(zip(items, contexts, strict=True)):
-            tail = rand[12 * i:12 * i + 12]
-            data = value if type(value) is bytes else _as_bytes(value)
-            append(head + tail + enc(tail, data, hdr + ctx))
+        start = 0
+        while start < n:
+            w = self._current_writer()
+            k = w.take(n - start)
+            if k == 0:  # this prefix's budget is spent: the next loop draws a new one
+                continue
+            chunk = items if k == n else items[start:start + k]
+            rand = _urandom(12 * k)
+            tails = [rand[i:i + 12] for i in range(0, 12 * k, 12)]
+            head, hdr, enc = w.head, w.header, w.aead.encrypt
+            if isinstance(contexts, bytes):
+                aad = hdr + contexts  # one context for the whole batch: one AAD
+                out += [head + t + enc(t, v if type(v) is bytes else _as_bytes(v), aad)
+                        for v, t in zip(chunk, tails, strict=True)]
+            else:
+                ctxs = contexts if k == n else contexts[start:start + k]
+                out += [head + t + enc(t, v if type(v) is bytes else _as_bytes(v), hdr + c)
+                        for v, c, t in zip(chunk, ctxs, tails, strict=True)]
+            start += k
         if armored:
             return [armor(b) for b in out]
         return out
@@ -343,10 +403,12 @@ class FieldCipher:
             raw = blob if type(blob) is bytes else _blob_bytes(blob)
             if self._fast_generation != self._keys.generation:
                 self._sync_generation()
-            aead = self._fast.get(raw[:_XAES_HEAD])
-            if aead is not None and len(raw) >= _XAES_MIN:
-                plain = aead.decrypt(raw[_XAES_HEAD:_XAES_BODY], raw[_XAES_BODY:],
-                                     raw[:HEADER_BYTES] + ctx)
+            opener = self._fast.get(raw[:_XAES_HEAD])
+            if opener is not None:
+                # No length check needed here: a blob shorter than _XAES_MIN leaves fewer
+                # than 16 bytes (or a nonce under 12 bytes and no data) after the head,
+                # which GCM always rejects (InvalidTag/ValueError -> DecryptionError).
+                plain = opener[0](raw[_XAES_HEAD:_XAES_BODY], raw[_XAES_BODY:], opener[1] + ctx)
             else:
                 plain = self._open_slow(raw, ctx)
             return plain.decode("utf-8") if as_str else plain
@@ -362,22 +424,29 @@ class FieldCipher:
                      context: ContextLike | Sequence[ContextLike],
                      as_str: bool = False) -> list[bytes] | list[str]:
         """Decrypt many blobs; the first failure raises DecryptionError."""
-        items = list(blobs)
-        contexts = _contexts(context, len(items))
+        items = blobs if type(blobs) is list else list(blobs)
+        n = len(items)
+        contexts = _contexts(context, n)
+        ctxs = [contexts] * n if isinstance(contexts, bytes) else contexts
         if self._fast_generation != self._keys.generation:
             self._sync_generation()
-        fast = self._fast
-        out: list[bytes] = []
-        append = out.append
         try:
-            for blob, ctx in zip(items, contexts, strict=True):
-                raw = blob if type(blob) is bytes else _blob_bytes(blob)
-                aead = fast.get(raw[:_XAES_HEAD])
-                if aead is not None and len(raw) >= _XAES_MIN:
-                    append(aead.decrypt(raw[_XAES_HEAD:_XAES_BODY], raw[_XAES_BODY:],
-                                        raw[:HEADER_BYTES] + ctx))
-                else:
-                    append(self._open_slow(raw, ctx))
+            try:
+                # Fast path, one comprehension: every blob is bytes of a known XAES prefix
+                # (lengths: see decrypt). Anything else (armored text, a new prefix, a GCM
+                # suite, a failure) falls back to the per-blob loop below, which also
+                # decides which error to raise.
+                if n and set(map(type, items)) != _ONLY_BYTES:
+                    raise _NotFast
+                known = self._fast.get
+                learn = self._opener_for
+                out = [(e := known(b[:_XAES_HEAD]) or learn(b))[0](
+                           b[_XAES_HEAD:_XAES_BODY], b[_XAES_BODY:], e[1] + c)
+                       for b, c in zip(items, ctxs, strict=True)]
+            except (KeyProviderError, BackendError):
+                raise
+            except Exception:  # noqa: BLE001 - redone blob by blob, which picks the error
+                out = [self._open_one(b, c) for b, c in zip(items, ctxs, strict=True)]
             if as_str:
                 return [p.decode("utf-8") for p in out]
         except (DecryptionError, KeyProviderError, BackendError):
@@ -386,11 +455,40 @@ class FieldCipher:
             raise DecryptionError() from None
         return out
 
+    def _opener_for(self, raw: bytes) -> _Opener:
+        """The cached opener of an XAES blob's header and prefix; _NotFast for other suites."""
+        head = raw[:HEADER_BYTES]
+        reader = self._readers.get(head)
+        if reader is None or reader.generation != self._keys.generation:
+            reader = self._reader(head)
+        if not reader.xaes or len(raw) < _XAES_MIN:
+            raise _NotFast
+        opener = (reader.subkey(raw[HEADER_BYTES:_XAES_HEAD]).decrypt, head)
+        if len(self._fast) >= SUBKEY_CACHE_SIZE * 4:
+            self._fast = {}
+        self._fast[raw[:_XAES_HEAD]] = opener
+        return opener
 
-def _contexts(context: ContextLike | Sequence[ContextLike], n: int) -> list[bytes]:
+    def _open_one(self, blob: bytes | str | memoryview, ctx: bytes) -> bytes:
+        raw = blob if type(blob) is bytes else _blob_bytes(blob)
+        opener = self._fast.get(raw[:_XAES_HEAD])
+        if opener is not None:
+            return opener[0](raw[_XAES_HEAD:_XAES_BODY], raw[_XAES_BODY:], opener[1] + ctx)
+        return self._open_slow(raw, ctx)
+
+
+class _NotFast(Exception):
+    """Internal: a batch needs the per-blob path (never escapes ``decrypt_many``)."""
+
+
+_ONLY_BYTES = {bytes}
+
+
+def _contexts(context: ContextLike | Sequence[ContextLike], n: int) -> bytes | list[bytes]:
+    """One encoded context shared by every value (``bytes``), or one per value (a list)."""
     if isinstance(context, (Mapping, FieldContext)):
-        return [encode_context(context)] * n
-    encoded = [encode_context(c) for c in context]
+        return encode_context(context)
+    encoded = [c.encoded if type(c) is FieldContext else encode_context(c) for c in context]
     if len(encoded) != n:
         raise ConfigError("encrypt_many/decrypt_many need one context, or one per value")
     return encoded

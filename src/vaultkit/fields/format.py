@@ -21,7 +21,8 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..errors import ConfigError, DecryptionError
@@ -175,7 +176,33 @@ def _encode_items(items: list[tuple[str, str]]) -> bytes:
     # which is what makes the encoding injective.
     if items and text.count("\0") != 2 * len(items) - 1:
         raise ConfigError("field context keys and values must not contain NUL")
-    return text.encode("utf-8", "strict")
+    return _utf8(text)
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "strict")
+    except UnicodeEncodeError:  # a lone surrogate: not a valid Unicode string
+        raise ConfigError("field context keys and values must be valid Unicode") from None
+
+
+# Per key set ("schema") of a plain dict context: (values getter in sorted-key order,
+# the flattened template with the sorted keys in place, NUL count of a valid encoding).
+# Contexts of one application share a handful of key sets ({table, column, row}), so
+# this skips the sort and the per-entry work; the output is byte-for-byte the same
+# as the generic path (same join over the same sorted entries).
+_Plan = tuple[Callable[[Mapping[str, str]], tuple[str, ...]], list[str], int]
+_PLANS: dict[tuple[str, ...], _Plan] = {}
+_MAX_PLANS = 256
+
+
+def _add_plan(context: dict[str, str]) -> None:
+    # Called only after the generic path accepted the context: keys are NUL-free str.
+    keys = sorted(context)
+    template: list[str] = []
+    for key in keys:
+        template += (key, "")
+    _PLANS[tuple(context)] = (operator.itemgetter(*keys), template, 2 * len(keys) - 1)
 
 
 def encode_context(context: ContextLike) -> bytes:
@@ -189,13 +216,32 @@ def encode_context(context: ContextLike) -> bytes:
     """
     if type(context) is FieldContext:
         return context.encoded
-    if type(context) is not dict and not isinstance(context, Mapping):
+    if type(context) is dict:
+        plan = _PLANS.get(tuple(context))
+        if plan is not None:
+            getter, template, separators = plan
+            parts = template.copy()
+            parts[1::2] = getter(context)
+            try:
+                text = "\0".join(parts)
+            except TypeError:
+                raise ConfigError("field context keys and values must be str") from None
+            if text.count("\0") != separators:
+                raise ConfigError("field context keys and values must not contain NUL")
+            try:
+                return text.encode("utf-8", "strict")
+            except UnicodeEncodeError:
+                return _utf8(text)  # raises the ConfigError
+    elif not isinstance(context, Mapping):
         raise ConfigError("context must be a mapping of str to str or a FieldContext")
     try:
         items = sorted(context.items())
     except TypeError:
         raise ConfigError("field context keys and values must be str") from None
-    return _encode_items(items)
+    encoded = _encode_items(items)
+    if type(context) is dict and 2 <= len(items) <= 64 and len(_PLANS) < _MAX_PLANS:
+        _add_plan(context)
+    return encoded
 
 
 __all__ = [
