@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +37,8 @@ def _fsync_dir(directory: Path) -> None:
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> Path:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename, fsync dir)."""
+    import tempfile  # here, not at import: key readers on a CLI's start-up path never write
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -14,6 +14,7 @@ from harness.servers import find_binary
 from unit.test_ca_support import CA_PW, TestCA, build_ca
 from vaultkit.ca import builders, keys
 from vaultkit.ca.authority import cert_pem
+from vaultkit.ca.unlock import start_unlock
 from vaultkit.secret import Secret
 
 pytestmark = pytest.mark.interop
@@ -181,4 +182,8 @@ def test_openssl_made_pbes2_key_is_read_by_vaultkit(tmp_path: Path) -> None:
                    env={"VKPASS": "openssl made this one", "PATH": "/usr/bin:/bin"})
     enc.chmod(0o600)
     assert keys.kdf_rounds_of(enc.read_bytes()) == 600_000
-    assert keys.load_private_key(enc, Secret(b"openssl made this one"))
+    loaded = keys.load_private_key(enc, Secret(b"openssl made this one"))
+    # The CLI's background unlock (vaultkit.ca.unlock) reads OpenSSL's PBES2 too.
+    pending = start_unlock(enc, Secret(b"openssl made this one"))
+    assert pending is not None
+    assert keys.same_public_key(pending.key().public_key(), loaded.public_key())  # type: ignore[arg-type]

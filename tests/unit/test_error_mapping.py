@@ -141,3 +141,45 @@ def test_unrelated_exceptions_pass_through() -> None:
         with aws.aws_errors("aws"):
             raise ZeroDivisionError
     assert vault.map_exception(KeyError("x")) is None
+
+
+# vaultkit's own Vault transport (sockets + ssl) raises these; each must map too.
+def _transport_exceptions() -> list[BaseException]:
+    import socket
+    import ssl
+
+    return [vault.VaultHTTPError(404, []), vault.VaultHTTPError(503, ["sealed"]),
+            vault.VaultProtocolError("bad status line"), ConnectionRefusedError(111, "refused"),
+            ConnectionResetError(104, "reset"), BrokenPipeError(32, "pipe"),
+            socket.gaierror(-2, "Name or service not known"), TimeoutError("timed out"),
+            ssl.SSLError(1, "handshake"), ssl.SSLCertVerificationError(1, "verify failed"),
+            ssl.SSLEOFError(8, "eof"), OSError(113, "No route to host")]
+
+
+@pytest.mark.parametrize("exc", _transport_exceptions(), ids=lambda e: type(e).__name__)
+def test_every_transport_exception_is_mapped(exc: BaseException) -> None:
+    mapped = vault.map_exception(exc, source="vault", reference="ref")
+    assert isinstance(mapped, VaultkitError)
+    assert mapped.source == "vault" and mapped.reference == "ref"
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (vault.VaultProtocolError("x"), UnavailableError),
+    (ConnectionRefusedError(111, "refused"), UnavailableError),
+    (TimeoutError("timed out"), DeadlineExceededError),
+    (vault.VaultHTTPError(403, ["permission denied"]), AccessDeniedError),
+    (vault.VaultHTTPError(404, []), NotFoundError),
+])
+def test_transport_categories(exc: BaseException, expected: type[VaultkitError]) -> None:
+    assert type(vault.map_exception(exc)) is expected
+
+
+def test_tls_failures_are_tls_errors() -> None:
+    import ssl
+
+    assert type(vault.map_exception(ssl.SSLCertVerificationError(1, "x"))) is TLSError
+
+
+def test_local_file_errors_are_not_called_network_errors() -> None:
+    assert vault.map_exception(FileNotFoundError(2, "no such file")) is None
+    assert vault.map_exception(PermissionError(13, "denied")) is None

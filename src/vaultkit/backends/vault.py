@@ -1,7 +1,9 @@
 """The one way vaultkit reaches Vault/OpenBao: :class:`VaultClient` and its auth chain.
 
-hvac is wrapped here and nowhere else: callers get plain dicts back and
-vaultkit errors out, never hvac types or hvac/requests exceptions.
+Vault's HTTP API is spoken here and nowhere else: callers get plain dicts back
+and vaultkit errors out, never transport types or exceptions. The transport is
+a small HTTP/1.1 client on a keep-alive socket pool (see "the transport" below
+for why not hvac + requests).
 
 Auth chain (first method whose credentials are present wins, unless
 ``[vault] auth`` names one):
@@ -18,7 +20,7 @@ in turn: a connection failure, a 429/500/503 (sealed, a standby during a
 leader election, a standby without request forwarding) moves to the next
 address and the call is repeated there; the address that answered becomes
 the first one tried next time. A 307 redirect from a standby to the active
-node is followed by requests (the method and body are kept for 307/308).
+node is followed (the method and body are kept for 307/308).
 A whole round of unavailable addresses raises :class:`UnavailableError`,
 which ``load_secrets`` retries with backoff until the new leader is up.
 
@@ -34,12 +36,17 @@ again once and repeats the call (:meth:`VaultClient.request`).
 from __future__ import annotations
 
 import contextlib
+import json as _json
 import os
+import select
+import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
 
 from ..config import Config, VaultSettings
 from ..errors import (
@@ -56,7 +63,7 @@ from ..errors import (
 from ..files import check_private_file
 
 if TYPE_CHECKING:
-    import hvac
+    import ssl
 
 T = TypeVar("T")
 
@@ -75,63 +82,103 @@ DEFAULT_ADDR = "http://127.0.0.1:8200"
 
 # --- error mapping -----------------------------------------------------------------
 
+# Vault's status codes (https://openbao.org/api-docs/#http-status-codes); hvac names them the same.
+_STATUS: dict[int, tuple[type[VaultkitError], str]] = {
+    400: (ConfigError, "invalid request"),
+    401: (AuthenticationError, "unauthorized"),
+    403: (AccessDeniedError, "permission denied"),
+    404: (NotFoundError, "not found"),
+    405: (ConfigError, "unsupported operation"),
+    412: (UnavailableError, "precondition failed (a standby not yet caught up)"),
+    429: (UnavailableError, "rate limited, or a standby"),
+    500: (UnavailableError, "internal server error"),
+    501: (UnavailableError, "not initialized"),
+    502: (UnavailableError, "bad gateway"),
+    503: (UnavailableError, "sealed, or in maintenance"),
+}
+
+# Filesystem errors are not network errors: let them through rather than call them "unreachable".
+_NOT_NETWORK = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def _from_status(status: int, errors: list[str], name: str, kw: dict[str, Any]) -> VaultkitError:
+    # Vault's error strings name paths and reasons, never values.
+    detail = "; ".join(str(e) for e in errors)[:200] if errors else name
+    if status == 400 and "non-versioned to versioned" in detail:
+        # A KV v2 mount answers 400 for a few seconds while it (re)runs its upgrade check:
+        # after it is enabled, and on a new raft leader after a fail-over ("Waiting for
+        # the primary to upgrade..."). It says itself that service resumes shortly.
+        return UnavailableError(f"{name}: {detail}", status=400, **kw)
+    target, _ = _STATUS.get(status, (UnavailableError if status >= 500 else BackendError, ""))
+    err = target(f"{name}: {detail}", status=status, **kw)
+    if status == 501:
+        err.retryable = False  # an uninitialised server stays so until an operator acts
+    return err
+
+
 def map_exception(exc: BaseException, *, source: str = "vault", reference: str | None = None) -> (
     VaultkitError | None
 ):
-    """The vaultkit error for an hvac/requests exception, or ``None`` if it is neither."""
-    import hvac.exceptions as hx
-    import requests.exceptions as rx
+    """The vaultkit error for a transport (or hvac/requests) exception, or ``None`` if none fits.
 
+    >>> map_exception(VaultHTTPError(404, []))
+    NotFoundError('HTTP 404 not found: HTTP 404 not found')
+    """
     kw: dict[str, Any] = {"source": source, "reference": reference}
     name = type(exc).__name__
-    if isinstance(exc, hx.VaultError):
-        # Vault's error strings name paths and reasons, never values.
+    if isinstance(exc, VaultHTTPError):
+        label = f"HTTP {exc.status} {_STATUS.get(exc.status, (None, 'error'))[1]}"
+        return _from_status(exc.status, exc.errors, label, kw)
+    # hvac and requests are no longer on vaultkit's path, but their exceptions are still
+    # mapped for callers that use them around vaultkit; an exception of theirs implies
+    # the module is imported, so look there instead of importing them here.
+    hx = sys.modules.get("hvac.exceptions")
+    if hx is not None and isinstance(exc, hx.VaultError):
+        table = ((hx.InvalidRequest, 400), (hx.Unauthorized, 401), (hx.Forbidden, 403),
+                 (hx.InvalidPath, 404), (hx.UnsupportedOperation, 405),
+                 (hx.PreconditionFailed, 412), (hx.RateLimitExceeded, 429),
+                 (hx.InternalServerError, 500), (hx.VaultNotInitialized, 501),
+                 (hx.BadGateway, 502), (hx.VaultDown, 503))
+        status = next((code for cls, code in table if isinstance(exc, cls)), None)
+        if status is not None:
+            return _from_status(status, list(exc.errors or []), name, kw)
         detail = "; ".join(str(e) for e in (exc.errors or []))[:200] if exc.errors else name
-        table: list[tuple[type[BaseException], type[VaultkitError], int | None]] = [
-            (hx.InvalidRequest, ConfigError, 400),
-            (hx.Unauthorized, AuthenticationError, 401),
-            (hx.Forbidden, AccessDeniedError, 403),
-            (hx.InvalidPath, NotFoundError, 404),
-            (hx.UnsupportedOperation, ConfigError, 405),
-            (hx.PreconditionFailed, UnavailableError, 412),
-            (hx.RateLimitExceeded, UnavailableError, 429),
-            (hx.InternalServerError, UnavailableError, 500),
-            (hx.VaultNotInitialized, UnavailableError, 501),
-            (hx.BadGateway, UnavailableError, 502),
-            (hx.VaultDown, UnavailableError, 503),
-            (hx.ParamValidationError, ConfigError, None),
-            (hx.UnexpectedError, BackendError, None),
-        ]
-        if isinstance(exc, hx.InvalidRequest) and "non-versioned to versioned" in detail:
-            # A KV v2 mount answers 400 for a few seconds while it (re)runs its upgrade check:
-            # after it is enabled, and on a new raft leader after a fail-over ("Waiting for
-            # the primary to upgrade..."). It says itself that service resumes shortly.
-            return UnavailableError(f"{name}: {detail}", status=400, **kw)
-        for cls, target, status in table:
-            if isinstance(exc, cls):
-                err = target(f"{name}: {detail}", status=status, **kw)
-                if isinstance(exc, hx.VaultNotInitialized):
-                    err.retryable = False
-                return err
+        if isinstance(exc, hx.ParamValidationError):
+            return ConfigError(f"{name}: {detail}", **kw)
         return BackendError(f"{name}: {detail}", **kw)
-    if isinstance(exc, rx.SSLError):
-        return TLSError(f"TLS failure talking to Vault ({name})", **kw)
-    if isinstance(exc, rx.Timeout):  # ConnectTimeout, ReadTimeout
-        return DeadlineExceededError(f"Vault did not answer in time ({name})", **kw)
-    if isinstance(exc, (rx.InvalidURL, rx.MissingSchema, rx.InvalidSchema, rx.URLRequired,
-                        rx.InvalidHeader, rx.InvalidProxyURL)):
-        return ConfigError(f"invalid Vault address or request ({name})", **kw)
-    if isinstance(exc, (rx.ConnectionError, rx.ChunkedEncodingError, rx.ContentDecodingError,
-                        rx.RetryError)):
-        return UnavailableError(f"Vault unreachable ({name})", **kw)
-    if isinstance(exc, rx.RequestException):
+    rx = sys.modules.get("requests.exceptions")
+    if rx is not None and isinstance(exc, rx.RequestException):
+        if isinstance(exc, rx.SSLError):
+            return TLSError(f"TLS failure talking to Vault ({name})", **kw)
+        if isinstance(exc, rx.Timeout):  # ConnectTimeout, ReadTimeout
+            return DeadlineExceededError(f"Vault did not answer in time ({name})", **kw)
+        if isinstance(exc, (rx.InvalidURL, rx.MissingSchema, rx.InvalidSchema, rx.URLRequired,
+                            rx.InvalidHeader, rx.InvalidProxyURL)):
+            return ConfigError(f"invalid Vault address or request ({name})", **kw)
+        if isinstance(exc, (rx.ConnectionError, rx.ChunkedEncodingError,
+                            rx.ContentDecodingError, rx.RetryError)):
+            return UnavailableError(f"Vault unreachable ({name})", **kw)
         return BackendError(f"Vault request failed ({name})", **kw)
+    # The transport's own failures: ssl (imported only for https), socket, VaultProtocolError.
+    ssl = sys.modules.get("ssl")
+    if ssl is not None and isinstance(exc, ssl.SSLError):  # and certificate verification
+        return TLSError(f"TLS failure talking to Vault ({name})", **kw)
+    if isinstance(exc, TimeoutError):  # socket.timeout is an alias
+        return DeadlineExceededError(f"Vault did not answer in time ({name})", **kw)
+    hc = sys.modules.get("http.client")  # for callers using http.client/urllib around vaultkit
+    if hc is not None and isinstance(exc, hc.InvalidURL):
+        return ConfigError(f"invalid Vault address or request ({name})", **kw)
+    if hc is not None and isinstance(exc, hc.HTTPException):  # BadStatusLine, IncompleteRead
+        return UnavailableError(f"Vault unreachable ({name})", **kw)
+    if isinstance(exc, OSError) and not isinstance(exc, _NOT_NETWORK):
+        # refused, reset, broken pipe, DNS (socket.gaierror), unreachable network
+        return UnavailableError(f"Vault unreachable ({name})", **kw)
     return None
 
 
 @contextlib.contextmanager
 def vault_errors(source: str = "vault", *, reference: str | None = None) -> Iterator[None]:
-    """Convert hvac/requests exceptions raised in the block into vaultkit errors."""
+    """Convert transport (and hvac/requests) exceptions raised in the block into vaultkit errors."""
     try:
         yield
     except VaultkitError:
@@ -141,6 +188,327 @@ def vault_errors(source: str = "vault", *, reference: str | None = None) -> Iter
         if mapped is None:
             raise
         raise mapped from exc
+
+
+# --- the transport -----------------------------------------------------------------
+#
+# Why not hvac + requests on the hot path: a KV read through them costs ~0.9 ms of
+# client CPU under the GIL (hooks, cookie jar, proxy/env merging per request, header
+# dict merging, hvac's adapter), about twice what OpenBao itself spends serving it
+# (~0.5 ms), so load_secrets' threads could not overlap anything on a fast network.
+# Vault's API is plain JSON over HTTP/1.1: a small client on a keep-alive socket
+# pool does it in ~0.1 ms. hvac remains only as the tests' and benchmark's baseline.
+
+_SAFE_PATH = "!$&'()*+,/:;=@[]~%"  # requests' requote_uri keeps these (and unreserved) as-is
+
+
+class VaultHTTPError(Exception):
+    """A non-2xx answer from Vault. Internal: :func:`map_exception` turns it into a vaultkit error.
+
+    Carries Vault's ``errors`` strings (paths and reasons, never values) and the status.
+    """
+
+    def __init__(self, status: int, errors: list[str], method: str = "", path: str = "") -> None:
+        super().__init__(f"HTTP {status} for {method} {path}".strip())
+        self.status = status
+        self.errors = errors
+
+
+def _ssl_context(s: VaultSettings) -> ssl.SSLContext:
+    """The TLS settings hvac/requests had: ``cacert`` (file or directory), ``tls_verify``, client pair."""
+    import ssl
+
+    try:
+        if s.cacert:
+            ctx = ssl.create_default_context(
+                cafile=None if os.path.isdir(s.cacert) else s.cacert,
+                capath=s.cacert if os.path.isdir(s.cacert) else None)
+        elif s.tls_verify:
+            ctx = ssl.create_default_context()  # the system store, like the vault/bao CLI ...
+            with contextlib.suppress(ImportError):
+                import certifi  # ... plus requests' bundle, so nothing trusted before is lost
+
+                ctx.load_verify_locations(cafile=certifi.where())
+        else:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if s.client_cert:
+            if not s.client_key:
+                raise ConfigError("vault.client_cert needs vault.client_key")
+            check_private_file(s.client_key)
+            ctx.load_cert_chain(s.client_cert, s.client_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the Vault TLS files ({type(exc).__name__})",
+                          source="vault") from exc
+    return ctx
+
+
+def _env_proxy(scheme: str, host: str) -> str | None:
+    """The ``HTTP(S)_PROXY`` requests would have used for this address (it honours the env)."""
+    if not any(k.lower().endswith("_proxy") for k in os.environ):
+        return None  # the common case, without importing urllib.request
+    import urllib.request
+
+    if urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies_environment().get(scheme)
+
+
+class VaultProtocolError(ConnectionError):
+    """Vault's answer was not well-formed HTTP/1.1, or the connection closed mid-answer.
+
+    A :class:`ConnectionError`, so it maps (like a reset) to :class:`UnavailableError`.
+    """
+
+
+class _Disconnected(VaultProtocolError):
+    """The server closed the connection before the status line: on a reused one, a stale keep-alive."""
+
+
+_MAX_LINE = 65536  # like http.client: a longer status/header line is a broken or hostile peer
+_MAX_HEADERS = 100
+# Vault refuses requests over 32 MiB (max_request_size); an answer past 64 MiB is a broken peer.
+_MAX_BODY = 64 * 1024 * 1024
+
+
+class _Conn:
+    """One HTTP/1.1 connection: the socket and its buffered reader."""
+
+    __slots__ = ("rfile", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.rfile = sock.makefile("rb")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.rfile.close()
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def dropped(self) -> bool:
+        """An idle keep-alive socket that is readable was closed (or spoke out of turn)."""
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        return bool(poller.poll(0))
+
+
+def _readline(rfile: Any) -> bytes:
+    line: bytes = rfile.readline(_MAX_LINE + 1)
+    if len(line) > _MAX_LINE:
+        raise VaultProtocolError("HTTP line too long")
+    return line
+
+
+def _read_headers(rfile: Any) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for _ in range(_MAX_HEADERS + 1):
+        line = _readline(rfile)
+        if line in (b"\r\n", b"\n"):
+            return headers
+        if not line:
+            raise VaultProtocolError("connection closed in the response headers")
+        name, sep, value = line.decode("latin-1").partition(":")
+        if not sep:
+            raise VaultProtocolError("malformed HTTP header line")
+        key = name.strip().lower()
+        value = value.strip()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    raise VaultProtocolError("too many HTTP headers")
+
+
+def _read_exact(rfile: Any, n: int) -> bytes:
+    if n > _MAX_BODY:
+        raise VaultProtocolError("HTTP body too large")
+    data: bytes = rfile.read(n)
+    if len(data) != n:
+        raise VaultProtocolError("connection closed in the response body")
+    return data
+
+
+def _read_response(rfile: Any, method: str) -> tuple[int, dict[str, str], bytes, bool]:
+    """``(status, headers, body, reusable)`` for one response (RFC 9112 sections 4, 6, 7.1)."""
+    while True:
+        line = _readline(rfile)
+        if not line:
+            raise _Disconnected("the server closed the connection without answering")
+        version, _, rest = line.decode("latin-1").partition(" ")
+        code = rest[:3]
+        if not version.startswith("HTTP/1.") or not code.isdigit():
+            raise VaultProtocolError("malformed HTTP status line")
+        status = int(code)
+        headers = _read_headers(rfile)
+        if status >= 200 or status == 101:
+            break  # 1xx interim answers (100 Continue) are skipped
+    reusable = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
+    if method == "HEAD" or status in (101, 204, 304):
+        return status, headers, b"", reusable
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            size_line = _readline(rfile).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                raise VaultProtocolError("malformed chunk size") from None
+            if size == 0:
+                _read_headers(rfile)  # trailers, ignored
+                return status, headers, b"".join(parts), reusable
+            total += size
+            parts.append(_read_exact(rfile, size if total <= _MAX_BODY else _MAX_BODY + 1))
+            _read_exact(rfile, 2)
+    length = headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise VaultProtocolError("malformed Content-Length")
+        return status, headers, _read_exact(rfile, int(length)), reusable
+    body: bytes = rfile.read(_MAX_BODY + 1)  # delimited by the close
+    if len(body) > _MAX_BODY:
+        raise VaultProtocolError("HTTP body too large")
+    return status, headers, body, False
+
+
+def _check_header(value: str) -> str:
+    # A token or namespace read from a file with a line break in it must not smuggle headers.
+    if "\r" in value or "\n" in value:
+        raise ConfigError("a Vault header value contains a line break", source="vault")
+    return value
+
+
+class _Transport:
+    """A thread-safe keep-alive pool of HTTP/1.1 connections to one Vault address.
+
+    Vault's API is plain JSON over HTTP/1.1 with a Content-Length or chunked body,
+    so a small client on sockets is enough; it also keeps ``http.client`` (and the
+    ``email`` package it parses headers with, ~20 ms to import) out of a cold start.
+    """
+
+    def __init__(self, address: str, *, ssl_context: Callable[[], ssl.SSLContext],
+                 maxsize: int = 32) -> None:
+        u = urlsplit(address)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ConfigError("invalid Vault address (expected http(s)://host[:port])",
+                              reference=address, source="vault")
+        try:
+            port = u.port or (443 if u.scheme == "https" else 80)
+        except ValueError as exc:
+            raise ConfigError("invalid Vault address port", reference=address,
+                              source="vault") from exc
+        self.scheme, self.host, self.port = u.scheme, u.hostname, port
+        host = f"[{u.hostname}]" if ":" in u.hostname else u.hostname
+        self.authority = host if port == (443 if u.scheme == "https" else 80) else f"{host}:{port}"
+        self.prefix = u.path.rstrip("/")
+        self._ssl_context = ssl_context
+        self._maxsize = maxsize
+        self._idle: list[_Conn] = []
+        self._lock = threading.Lock()
+        self._proxy = _env_proxy(u.scheme, u.hostname)
+
+    def _connect(self, timeout: float) -> _Conn:
+        target = (self.host, self.port)
+        proxy = urlsplit(self._proxy if "://" in (self._proxy or "") else
+                         f"http://{self._proxy}") if self._proxy else None
+        addr = (proxy.hostname or "", proxy.port or 80) if proxy else target
+        sock = socket.create_connection(addr, timeout=timeout)
+        try:
+            # Requests go out in one send, but a small answer must not wait for a delayed ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.scheme == "https":
+                if proxy is not None:
+                    self._tunnel(sock, proxy)
+                sock = self._ssl_context().wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+        return _Conn(sock)
+
+    def _tunnel(self, sock: socket.socket, proxy: Any) -> None:
+        """``CONNECT`` through an HTTPS_PROXY (RFC 9110 section 9.3.6), as requests does."""
+        head = (f"CONNECT {self.authority} HTTP/1.1\r\nHost: {self.authority}\r\n"
+                + "".join(f"{k}: {v}\r\n" for k, v in _proxy_auth(proxy).items()) + "\r\n")
+        sock.sendall(head.encode("latin-1"))
+        rfile = sock.makefile("rb")
+        try:
+            line = _readline(rfile)
+            if line.split(b" ", 2)[1:2] != [b"200"]:
+                raise VaultProtocolError("the HTTPS proxy refused the CONNECT")
+            _read_headers(rfile)
+        finally:
+            rfile.close()
+
+    def _checkout(self, timeout: float) -> tuple[_Conn, bool]:
+        with self._lock:
+            while self._idle:
+                conn = self._idle.pop()
+                if conn.dropped():
+                    conn.close()
+                    continue
+                conn.sock.settimeout(timeout)
+                return conn, True
+        return self._connect(timeout), False
+
+    def _checkin(self, conn: _Conn) -> None:
+        with self._lock:
+            if len(self._idle) < self._maxsize:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def request(self, method: str, target: str, body: bytes | None, headers: dict[str, str],
+                timeout: float) -> tuple[int, bytes, str | None]:
+        """``(status, body, Location)``. Raises OSError/ssl errors and VaultProtocolError."""
+        url = self.prefix + target
+        lines = [f"Host: {self.authority}", "Accept-Encoding: identity"]
+        if self._proxy and self.scheme == "http":
+            url = f"http://{self.authority}{url}"  # absolute-form for a forward proxy
+            proxy = urlsplit(self._proxy if "://" in self._proxy else f"http://{self._proxy}")
+            lines += [f"{k}: {v}" for k, v in _proxy_auth(proxy).items()]
+        if any(c in url for c in " \r\n\t"):
+            raise ConfigError("the Vault request path contains whitespace", source="vault")
+        lines += [f"{k}: {_check_header(v)}" for k, v in headers.items()]
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(body or b'')}")
+        wire = f"{method} {url} HTTP/1.1\r\n" + "".join(f"{h}\r\n" for h in lines) + "\r\n"
+        data = wire.encode("latin-1") + (body or b"")
+        for attempt in (0, 1):
+            conn, reused = self._checkout(timeout)
+            try:
+                conn.sock.sendall(data)
+                status, resp_headers, payload, reusable = _read_response(conn.rfile, method)
+            except (_Disconnected, ConnectionResetError, BrokenPipeError):
+                conn.close()
+                # A keep-alive connection the server closed while idle: repeat a read once
+                # on a fresh one (a write might have been applied, so it is not repeated).
+                if reused and attempt == 0 and method in ("GET", "HEAD"):
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            if reusable:
+                self._checkin(conn)
+            else:
+                conn.close()
+            return status, payload, resp_headers.get("location")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _proxy_auth(proxy: Any) -> dict[str, str]:
+    if not proxy.username:
+        return {}
+    import base64
+    from urllib.parse import unquote
+
+    pair = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}".encode()
+    return {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode()}
 
 
 # --- the client --------------------------------------------------------------------
@@ -160,10 +528,10 @@ class VaultClient:
         self.addresses: tuple[str, ...] = settings.addr or (DEFAULT_ADDR,)
         self._index = 0
         self._lock = threading.RLock()
-        self._clients: dict[str, hvac.Client] = {}
+        self._transports: dict[str, _Transport] = {}
+        self._ssl: ssl.SSLContext | None = None
         self._token: str | None = None
         self.auth_method: str | None = None
-        self._session: Any = None
         self._mounts: dict[str, MountInfo] = {}
         self._mount_gates: dict[str, threading.Lock] = {}
         #: Counts of requests by ``METHOD path`` (benchmarks and tests read it; never values).
@@ -183,40 +551,70 @@ class VaultClient:
 
     # -- plumbing
 
-    def _hvac(self, addr: str) -> hvac.Client:
-        client = self._clients.get(addr)
-        if client is None:
-            import hvac
-            import requests
-            from requests.adapters import HTTPAdapter
+    def _ssl_context(self) -> ssl.SSLContext:
+        # Built once (loading CA files costs milliseconds) and shared by every connection.
+        if self._ssl is None:
+            with self._lock:
+                if self._ssl is None:
+                    self._ssl = _ssl_context(self.settings)
+        return self._ssl
 
-            if self._session is None:
-                session = requests.Session()
-                # Connections are reused across threads; size the pool for load_secrets' fan-out.
-                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                self._session = session
-            s = self.settings
-            verify: bool | str = s.cacert if s.cacert else s.tls_verify
-            cert = None
-            if s.client_cert:
-                if not s.client_key:
-                    raise ConfigError("vault.client_cert needs vault.client_key")
-                check_private_file(s.client_key)
-                cert = (s.client_cert, s.client_key)
-            # hvac ignores verify/cert when it is handed a session, so set them on the session.
-            self._session.verify = verify
-            self._session.cert = cert
-            client = hvac.Client(
-                url=addr, token=self._token, verify=verify, cert=cert, timeout=cast(Any, s.timeout),
-                namespace=s.namespace, session=self._session,
-            )
-            self._clients[addr] = client
-        client.token = cast(Any, self._token)
-        return client
+    def _transport(self, addr: str) -> _Transport:
+        transport = self._transports.get(addr)
+        if transport is None:
+            with self._lock:
+                transport = self._transports.get(addr)
+                if transport is None:
+                    transport = _Transport(addr, ssl_context=self._ssl_context)
+                    self._transports[addr] = transport
+        return transport
 
-    def _call(self, fn: Callable[[hvac.Client], T], *, reference: str | None = None) -> T:
+    def close(self) -> None:
+        """Close the idle keep-alive connections (the client stays usable)."""
+        for transport in list(self._transports.values()):
+            transport.close()
+
+    def _headers(self, body: bytes | None) -> dict[str, str]:
+        # X-Vault-Request marks an API client (Vault Agent's SSRF guard requires it).
+        headers = {"X-Vault-Request": "true"}
+        if self._token:
+            headers["X-Vault-Token"] = self._token
+        if self.settings.namespace:
+            headers["X-Vault-Namespace"] = self.settings.namespace
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    def _send(self, transport: _Transport, method: str, target: str, body: bytes | None,
+              timeout: float, *, check: bool = True) -> dict[str, Any]:
+        """One HTTP exchange (following a standby's 307/308), decoded; non-2xx raise if ``check``."""
+        headers = self._headers(body)
+        for _ in range(5):
+            status, data, location = transport.request(method, target, body, headers, timeout)
+            if status not in (307, 308) or not location:
+                break
+            # A standby sends the client to the active node; keep the method and body.
+            u = urlsplit(location)
+            if u.scheme and u.netloc:
+                transport = self._transport(f"{u.scheme}://{u.netloc}")
+            target = (u.path or "/") + (f"?{u.query}" if u.query else "")
+        body_json: Any = {}
+        if data:
+            try:
+                body_json = _json.loads(data)
+            except ValueError:
+                body_json = None
+        if check and not 200 <= status < 300:
+            errors = body_json.get("errors") if isinstance(body_json, dict) else None
+            raise VaultHTTPError(status, [str(e) for e in errors or []], method,
+                                 target.split("?", 1)[0])
+        if not isinstance(body_json, dict):
+            # A proxy's HTML page, say: never quote it (it could echo anything).
+            raise BackendError(f"Vault answered HTTP {status} with a body that is not a JSON "
+                               "object", source="vault", status=status)
+        return body_json
+
+    def _call(self, fn: Callable[[_Transport], T], *, reference: str | None = None) -> T:
         """Run ``fn`` against the current address, failing over on unavailability."""
         last: VaultkitError | None = None
         n = len(self.addresses)
@@ -226,7 +624,7 @@ class VaultClient:
             addr = self.addresses[idx]
             try:
                 with vault_errors("vault", reference=reference):
-                    result = fn(self._hvac(addr))
+                    result = fn(self._transport(addr))
             except UnavailableError as exc:
                 last = exc
                 continue
@@ -274,24 +672,16 @@ class VaultClient:
     def _request_once(self, method: str, path: str, *, json: dict[str, Any] | None = None,
                       reference: str | None = None, timeout: float | None = None,
                       params: dict[str, str] | None = None) -> dict[str, Any]:
-        url = "/v1/" + path.lstrip("/")
-        kwargs: dict[str, Any] = {}
-        if json is not None:
-            kwargs["json"] = json
-        if timeout is not None:
-            kwargs["timeout"] = max(0.05, min(timeout, self.settings.timeout))
+        target = "/v1/" + quote(path.lstrip("/"), safe=_SAFE_PATH)
         if params:
-            kwargs["params"] = params
+            target += "?" + urlencode(params)
+        body = None if json is None else _json.dumps(json).encode()
+        limit = self.settings.timeout
+        seconds = limit if timeout is None else max(0.05, min(timeout, limit))
 
-        def do(c: hvac.Client) -> dict[str, Any]:
+        def do(t: _Transport) -> dict[str, Any]:
             self.request_count += 1
-            resp = c.adapter.request(method, url, **kwargs)
-            if isinstance(resp, dict):
-                return resp
-            if getattr(resp, "status_code", None) == 204 or not getattr(resp, "content", b""):
-                return {}
-            body: dict[str, Any] = resp.json()
-            return body
+            return self._send(t, method, target, body, seconds)
 
         return self._call(do, reference=reference or path)
 
@@ -347,20 +737,16 @@ class VaultClient:
 
     def health(self) -> dict[str, Any]:
         """``sys/health`` of the current address (sealed and standby are reported, not raised)."""
-        def do(c: hvac.Client) -> dict[str, Any]:
-            resp = c.adapter.get("/v1/sys/health", raise_exception=False,
-                                 params={"standbyok": "true", "perfstandbyok": "true"})
-            if isinstance(resp, dict):
-                return resp
-            body: dict[str, Any] = resp.json()
-            return body
+        def do(t: _Transport) -> dict[str, Any]:
+            return self._send(t, "GET", "/v1/sys/health?standbyok=true&perfstandbyok=true",
+                              None, self.settings.timeout, check=False)
         return self._call(do, reference="sys/health")
 
     # -- auth
 
     @property
     def token(self) -> str | None:
-        """The current client token (for passing to hvac-free code paths; never log it)."""
+        """The current client token (for code that talks to Vault itself; never log it)."""
         return self._token
 
     def login(self, *, method: str | None = None) -> str:
@@ -425,8 +811,16 @@ class VaultClient:
         path = Path(s.kubernetes_jwt_file)
         if not s.role or not path.is_file():
             return None
-        return self._auth_post(s.auth_mount or "kubernetes", "login",
-                               {"role": s.role, "jwt": path.read_text().strip()})
+        # Re-read on every login: the kubelet rotates projected service-account tokens in place.
+        try:
+            jwt = path.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the Kubernetes service-account token "
+                              f"({type(exc).__name__})", reference=str(path)) from exc
+        if not jwt:
+            raise ConfigError("the Kubernetes service-account token file is empty",
+                              reference=str(path))
+        return self._auth_post(s.auth_mount or "kubernetes", "login", {"role": s.role, "jwt": jwt})
 
     def _login_jwt(self) -> str | None:
         s = self.settings
@@ -439,30 +833,44 @@ class VaultClient:
         s = self.settings
         if not s.role:
             return None
-        from . import aws as aws_backend
-
-        cfg = self._config or Config.load()
-        sess = aws_backend.session(cfg)
-        creds = sess.get_credentials()
-        if creds is None:
-            return None
-        frozen = creds.get_frozen_credentials()
         import base64
         import json as _json
 
-        from hvac.aws_utils import SigV4Auth, generate_sigv4_auth_request
+        from . import aws as aws_backend
 
-        region = cfg.aws.region or sess.region_name or "us-east-1"
-        # The same signed sts:GetCallerIdentity request hvac's iam_login builds; Vault replays it.
-        request = generate_sigv4_auth_request(header_value=s.aws_header_value)
-        SigV4Auth(cast(str, frozen.access_key), cast(str, frozen.secret_key), frozen.token,
-                  region).add_auth(request)
-        headers = _json.dumps({k: [v] for k, v in request.headers.items()})
+        cfg = self._config or Config.load()
+        with aws_backend.aws_errors("aws", reference="sts:GetCallerIdentity"):
+            creds = aws_backend.session(cfg).get_credentials()
+            frozen = creds.get_frozen_credentials() if creds is not None else None
+        if frozen is None or not frozen.access_key or not frozen.secret_key:
+            return None
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        # Vault replays this signed sts:GetCallerIdentity request against its own configured
+        # sts_endpoint, keeping the signed Host, and STS checks the signature. The global
+        # endpoint only accepts a us-east-1 credential scope ("Credential should be scoped to
+        # a valid region", hvac#251), so sign for sts.amazonaws.com in us-east-1 whatever
+        # [aws] region is: that is what Vault's own CLI and hvac send by default and what a
+        # Vault with the default (global) sts_endpoint expects. AWS_REGION is ambient on
+        # Lambda/ECS, so it must not switch the host to a regional one Vault was not told of.
+        url = "https://sts.amazonaws.com/"
+        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                   # Explicit, so the Host Vault forwards is exactly the one that was signed.
+                   "Host": "sts.amazonaws.com"}
+        if s.aws_header_value:
+            # Signed too: binds the request to this Vault (iam_server_id_header_value),
+            # so a request captured by another server cannot be replayed here.
+            headers["X-Vault-AWS-IAM-Server-ID"] = s.aws_header_value
+        body = "Action=GetCallerIdentity&Version=2011-06-15"
+        request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+        SigV4Auth(frozen, "sts", "us-east-1").add_auth(request)
+        signed = _json.dumps({k: [v] for k, v in request.headers.items()})
         payload = {
-            "iam_http_request_method": request.method,
-            "iam_request_url": base64.b64encode(request.url.encode()).decode(),
-            "iam_request_body": base64.b64encode(request.body.encode()).decode(),
-            "iam_request_headers": base64.b64encode(headers.encode()).decode(),
+            "iam_http_request_method": "POST",
+            "iam_request_url": base64.b64encode(url.encode()).decode(),
+            "iam_request_body": base64.b64encode(body.encode()).decode(),
+            "iam_request_headers": base64.b64encode(signed.encode()).decode(),
             "role": s.role,
         }
         return self._auth_post(s.auth_mount or "aws", "login", payload)
@@ -477,8 +885,15 @@ class VaultClient:
             body = self.request("POST", "auth/token/renew-self",
                                 json={"increment": increment} if increment else {})
         except (AccessDeniedError, AuthenticationError, ConfigError):
+            dead = self._token
             self._token = None
             self.login()
+            if self._token == dead:
+                # A fixed token (VAULT_TOKEN, an unchanged token file) cannot be replaced by
+                # logging in again: say so instead of carrying on with the dead token.
+                raise AuthenticationError("the Vault token can no longer be renewed and no "
+                                          "other credentials are available", source="vault",
+                                          reference="auth/token/renew-self") from None
             return {"relogin": True}
         return body.get("auth") or {}
 
@@ -509,4 +924,5 @@ def vault_client(config: Config | None = None) -> VaultClient:
         return client
 
 
-__all__ = ["AUTH_METHODS", "MountInfo", "VaultClient", "map_exception", "vault_client", "vault_errors"]
+__all__ = ["AUTH_METHODS", "MountInfo", "VaultClient", "VaultHTTPError", "map_exception",
+           "vault_client", "vault_errors"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from .home import GITIGNORE, CAHome
 from .inventory import CertRecord, Inventory, parse_serial, serial_hex
 from .passphrase import EnvKeyringPrompt, Passphrases
 from .profiles import DEFAULT_PROFILES_TOML, Profiles
+from .unlock import PendingKey
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -113,12 +114,15 @@ class CertificateAuthority:
         passphrases: Passphrases | None = None,
         kdf_rounds: int = keys.DEFAULT_KDF_ROUNDS,
         profiles: Profiles | None = None,
+        pending_keys: Iterable[PendingKey] = (),
     ) -> None:
         self.home = home
         self.passphrases = passphrases or EnvKeyringPrompt()
         self.kdf_rounds = kdf_rounds
         self._profiles = profiles
         self._inventory: Inventory | None = None
+        # Keys whose KDF the CLI started before importing the rest (see .unlock).
+        self._pending = {p.path.absolute(): p for p in pending_keys}
 
     def __repr__(self) -> str:
         return f"CertificateAuthority(home={str(self.home.root_dir)!r})"
@@ -159,7 +163,11 @@ class CertificateAuthority:
 
     def _load_key(self, path: Path, role: str, cert: x509.Certificate | None) -> keys.PrivateKey:
         files.check_private_file(path)  # missing or readable by others: say so before prompting
-        key = keys.load_private_key(path, self.passphrases.get(role))
+        pending = self._pending.pop(path.absolute(), None)
+        if pending is not None:  # already unlocking in the background: collect it
+            key = pending.key()
+        else:
+            key = keys.load_private_key(path, self.passphrases.get(role))
         # A key that decrypts but is not the certificate's: a swapped or tampered file.
         if cert is not None and not keys.same_public_key(
                 key.public_key(), cert.public_key()):  # type: ignore[arg-type]
@@ -281,6 +289,8 @@ class CertificateAuthority:
         root = self.root_cert()
         key = self._load_key(Path(root_key), "root", root)
         serial = serial_hex(inter.serial_number)
+        import shutil
+
         with files.file_lock(home.lock):
             self.inventory.revoke([serial], reason=reason, when=builders.utcnow())
             self._write_crl(root, key, home.root_crl, self.profiles.root.crl_days)
@@ -339,11 +349,14 @@ class CertificateAuthority:
         if inter.not_valid_after_utc <= builders.utcnow():
             raise CAError("the intermediate has expired; create and sign a new one")
         builders.check_name_constraints(general, inter)
-        inter_key = self._load_key(self.home.intermediate_key, "intermediate", inter)
+        # Everything that does not need the CA key comes first: when the CLI started the
+        # key's KDF in the background (see .unlock), this work overlaps it.
+        self.inventory  # noqa: B018 - opens (and if needed creates) the database
         leaf_key: keys.PrivateKey | None = None
         if request is None:
             leaf_key = keys.generate_private_key(key_type or prof.key_type)
             public_key = leaf_key.public_key()
+        inter_key = self._load_key(self.home.intermediate_key, "intermediate", inter)
         leaf_pass = self.passphrases.get("leaf", new=True) if (encrypt_key and leaf_key) else None
         p12_pass = self.passphrases.get("p12", new=True) if (p12 and leaf_key) else None
         if p12 and leaf_key is None:

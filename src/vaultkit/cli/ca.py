@@ -16,7 +16,9 @@ import click
 from ._common import emit_json, handle_errors, load_config
 
 if TYPE_CHECKING:
-    from ..ca import CertificateAuthority
+    from ..ca.authority import CertificateAuthority
+    from ..ca.home import CAHome
+    from ..ca.unlock import PendingKey
 
 REASONS = ["unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
            "cessationOfOperation", "privilegeWithdrawn"]
@@ -28,19 +30,50 @@ def _prompt(label: str, new: bool) -> str:
                             err=True))
 
 
-def _authority() -> CertificateAuthority:
+def _home() -> CAHome:
+    from ..ca.home import CAHome
+
+    ctx = click.get_current_context()
+    home = (ctx.find_root().obj or {}).get("ca_home")
+    # --home / VAULTKIT_CA_HOME win over the config, which is then not even read yet.
+    return CAHome(home) if home else CAHome.from_config(load_config(ctx))
+
+
+def _authority(pending: PendingKey | None = None) -> CertificateAuthority:
     from .. import audit
-    from ..ca import CAHome, CertificateAuthority, EnvKeyringPrompt
+    from ..ca.authority import CertificateAuthority
+    from ..ca.passphrase import EnvKeyringPrompt
 
     ctx = click.get_current_context()
     config = load_config(ctx)
-    home = CAHome.from_config(config, (ctx.find_root().obj or {}).get("ca_home"))
+    home = _home()
     # The CA keeps its own JSON-lines trail unless one is configured for everything.
     audit.configure(config.audit_log or (home.root_dir / "audit.jsonl"
                                          if home.root_dir.is_dir() else None))
-    ca = CertificateAuthority(home, passphrases=EnvKeyringPrompt(prompt=_prompt))
+    ca = CertificateAuthority(home, passphrases=EnvKeyringPrompt(prompt=_prompt),
+                              pending_keys=[pending] if pending else [])
     ctx.call_on_close(ca.close)
     return ca
+
+
+def _start_intermediate_unlock() -> PendingKey | None:
+    """Start the intermediate key's KDF now, so that it runs while the CA modules import.
+
+    Only when the passphrase is in ``VAULTKIT_CA_PASSPHRASE`` (automation): a keyring
+    look-up or a prompt keeps its usual place, after the request has been validated.
+    Anything unusual returns None and the ordinary path reports it.
+    """
+    from ..ca.passphrase import EnvKeyringPrompt
+    from ..errors import VaultkitError
+
+    try:
+        passphrase = EnvKeyringPrompt(use_keyring=False).get("intermediate")
+        key_path = _home().intermediate_key
+    except VaultkitError:
+        return None
+    from ..ca.unlock import start_unlock  # imports cryptography's KDF: only when used
+
+    return start_unlock(key_path, passphrase)
 
 
 @click.group()
@@ -138,7 +171,7 @@ def issue(name: str, profile: str, sans: tuple[str, ...], days: int | None,
           key_type: str | None, csr: str | None, out: str | None, p12: bool, encrypt_key: bool,
           allow_single_label: bool, as_json: bool) -> None:
     """Issue NAME: writes NAME.pem, NAME.key (0600) and NAME.chain.pem."""
-    authority = _authority()
+    authority = _authority(_start_intermediate_unlock())
     issued = authority.issue(
         name, profile=profile, sans=list(sans), days=days, key_type=key_type,
         csr=Path(csr).read_bytes() if csr else None, out_dir=out, p12=p12,
@@ -169,7 +202,7 @@ def _report(issued: Any, as_json: bool) -> None:
 @handle_errors
 def revoke(target: str, reason: str, no_crl: bool) -> None:
     """Revoke NAME (every valid certificate of it) or SERIAL (hex), and re-sign the CRL."""
-    authority = _authority()
+    authority = _authority(None if no_crl else _start_intermediate_unlock())
     for serial in authority.revoke(target, reason=reason, regenerate_crl=not no_crl):
         click.echo(f"revoked {serial} ({reason})")
 
@@ -182,7 +215,7 @@ def crl_cmd(root_key: str | None) -> None:
     """Re-sign HOME/crl/intermediate.crl (and root.crl with --root-key)."""
     from cryptography import x509
 
-    authority = _authority()
+    authority = _authority(_start_intermediate_unlock())
     for which, crl in authority.generate_crl(root_key=root_key).items():
         number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
         click.echo(f"{which} CRL #{number}: {len(crl)} entries, next update "
@@ -213,7 +246,7 @@ def list_cmd(expiring: int | None, as_json: bool) -> None:
 @handle_errors
 def renew(name: str, days: int | None, out: str | None, csr: str | None, as_json: bool) -> None:
     """A new certificate and key for NAME with the same profile and SANs."""
-    issued = _authority().renew(name, days=days, out_dir=out,
+    issued = _authority(_start_intermediate_unlock()).renew(name, days=days, out_dir=out,
                                 csr=Path(csr).read_bytes() if csr else None)
     _report(issued, as_json)
 

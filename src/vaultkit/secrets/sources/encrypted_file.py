@@ -11,7 +11,6 @@ import json
 
 from ...config import Config
 from ...secret import Secret
-from .. import envfile
 from ..refs import Reference
 from ..retry import Deadline
 from .base import BaseSource, Fetched
@@ -25,6 +24,10 @@ class EncryptedFileSource(BaseSource):
         self._config = config
 
     def fetch(self, unit: Reference, deadline: Deadline | None) -> Fetched:
+        # Imported here: envfile (tomllib, hmac, tempfile, ...) costs ~20 ms of every cold
+        # start, and only loads with a file:// reference need it.
+        from .. import envfile
+
         doc = envfile.read_document(unit.locator)
         plain = envfile.decrypt_document(doc, config=self._config)
         return Fetched(Secret(json.dumps(plain)), structured=True)
