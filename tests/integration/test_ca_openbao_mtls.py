@@ -127,6 +127,39 @@ def test_vaultkit_vault_client_with_client_cert(bao: TlsBao) -> None:
     assert client.read("kv/data/app")["data"]["data"] == {"k": "v"}  # type: ignore[index]
 
 
+def test_multiplexed_batch_reads_over_mtls(bao: TlsBao) -> None:
+    """read_many's non-blocking TLS path (handshakes included) against Go's TLS stack."""
+    from vaultkit.backends.vault import VaultClient
+    from vaultkit.config import VaultSettings
+    from vaultkit.errors import NotFoundError
+
+    cert, key = bao.pair("app")
+    settings = VaultSettings(addr=(bao.addr,), token=bao.token, client_cert=cert,
+                             client_key=key, cacert=str(bao.tca.home.root_cert))
+    root = VaultClient(settings)
+    for i in range(12):
+        root.write(f"kv/data/batch{i}", {"data": {"n": str(i)}})
+    paths = [f"kv/data/batch{i}" for i in range(12)] + ["kv/data/absent"]
+    results = VaultClient(settings).read_many(paths, connections=4)  # more paths than connections
+    assert [r["data"]["data"]["n"] for r in results[:12]] == [str(i) for i in range(12)]  # type: ignore[index]
+    assert isinstance(results[12], NotFoundError)
+
+
+def test_multiplexed_batch_without_client_cert_is_a_vaultkit_error(bao: TlsBao) -> None:
+    from vaultkit.backends.vault import VaultClient
+    from vaultkit.config import VaultSettings
+    from vaultkit.errors import TLSError, UnavailableError, VaultkitError
+
+    settings = VaultSettings(addr=(bao.addr,), token=bao.token,
+                             cacert=str(bao.tca.home.root_cert), timeout=5)
+    try:
+        results = VaultClient(settings).read_many(["kv/data/app", "kv/data/batch1"], connections=2)
+    except VaultkitError as exc:
+        assert isinstance(exc, (TLSError, UnavailableError))
+    else:
+        assert all(isinstance(r, (TLSError, UnavailableError)) for r in results)
+
+
 def test_vaultkit_vault_client_without_client_cert_gets_a_vaultkit_error(bao: TlsBao) -> None:
     from vaultkit.backends.vault import VaultClient
     from vaultkit.config import VaultSettings

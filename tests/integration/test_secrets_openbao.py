@@ -16,7 +16,7 @@ from harness.canary import LeakCanary
 from harness.servers import OpenBao, free_port, start_openbao
 from vaultkit.backends.vault import VaultClient
 from vaultkit.config import Config, VaultSettings
-from vaultkit.errors import SecretsLoadError
+from vaultkit.errors import SecretsLoadError, VaultkitError
 from vaultkit.secrets import RetryPolicy, SecretSource, load_secrets
 from vaultkit.secrets.sources.vault_kv import VaultKVSource
 
@@ -216,3 +216,37 @@ def test_missing_json_key_does_not_print_the_json(kv: OpenBao, leak_canary: Leak
     assert info.value.failures["U"].category == "not_found"
     assert "username" in str(info.value)
     leak_canary.watch_exception(info.value)
+
+
+def test_read_many_matches_single_reads(kv: OpenBao) -> None:
+    root = _root(kv)
+    for i in range(20):
+        _kv_put(root, "kv2-sec", 2, f"many/s{i}", {"v": f"value-{i}"})
+    _kv_put(root, "kv2-sec", 2, "many/s0", {"v": "value-0b"})  # version 2
+    _kv_put(root, "kv1-sec", 1, "many/old", {"v": "v1"})
+    paths = [f"kv2-sec/data/many/s{i}" for i in range(20)] + [
+        "kv2-sec/data/many/s0", "kv2-sec/data/many/absent", "kv1-sec/many/old"]
+    params: list[dict[str, str] | None] = [None] * len(paths)
+    params[20] = {"version": "1"}
+    client = VaultClient.from_config(kv.config())
+    batch = client.read_many(paths, params=params, connections=4)
+    for path, opt, got in zip(paths, params, batch, strict=True):
+        try:
+            single: object = root.read(path, params=opt)
+        except VaultkitError as exc:
+            assert type(got) is type(exc) and got.status == exc.status  # type: ignore[union-attr]
+            continue
+        assert isinstance(got, dict) and got["data"] == single["data"]  # type: ignore[index]
+    assert batch[20]["data"]["data"] == {"v": "value-0"}  # type: ignore[index]
+    # the KV mount lookups as one batch, too
+    infos = client.mount_infos(["kv2-sec/many/s1", "kv1-sec/many/old", "sys/x"])
+    assert [(i.path, i.kv_version) for i in infos] == [  # type: ignore[union-attr]
+        ("kv2-sec", 2), ("kv1-sec", 1), ("sys", 0)]
+    spec = {f"S{i}": f"vault://kv2-sec/many/s{i}#v" for i in range(20)}
+    spec |= {"OLD": "vault://kv1-sec/many/old#v", "PIN": "vault://kv2-sec/many/s0?version=1#v",
+             "GONE": "vault://kv2-sec/many/absent?optional=1#v"}
+    loaded = load_secrets(spec, config=kv.config(), vault=VaultClient.from_config(kv.config()))
+    assert len(loaded.plan.calls) == 1 and loaded.plan.calls[0].operation == "GET x23"
+    assert loaded.reveal("OLD") == "v1" and loaded.reveal("PIN") == "value-0"
+    assert loaded.reveal("S0") == "value-0b" and loaded.reveal("S19") == "value-19"
+    assert loaded.absent == {"GONE"}

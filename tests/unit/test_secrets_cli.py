@@ -89,6 +89,17 @@ def test_plan_prints_batched_calls(runner: CliRunner) -> None:
                             "vault+dyn GET": 1}
 
 
+def test_plan_shows_the_vault_batch(runner: CliRunner) -> None:
+    args = ["secrets", "plan"]
+    for i in range(50):
+        args += ["-s", f"S{i}=vault://kv/app/s{i}#v"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "50 names -> 50 fetch units -> 1 API calls (the 50 Vault GETs in one multiplexed" \
+        in result.output
+    assert "vault: GET x50 (multiplexed over 16 connections)" in result.output
+
+
 def test_plan_flags_invalid(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["secrets", "plan", "-s", "X=nope://y"])
     assert result.exit_code == 1 and "INVALID X" in result.output

@@ -328,3 +328,119 @@ def test_parallel_reads_share_a_bounded_pool(serve: Callable[[Handler], FakeServ
     assert sorted(map(str, results)) == sorted(f"/v1/kv/s{i}" for i in range(40))
     assert srv.connections <= 40
     vc.close()
+
+
+# --- read_many: the multiplexed batch ----------------------------------------------------
+
+def test_read_many_maps_mixed_statuses_per_request(serve: Callable[[Handler], FakeServer]
+                                                   ) -> None:
+    codes = {"ok": 200, "gone": 404, "deny": 403, "sealed": 503, "bad": 400}
+
+    def handler(seen: Seen) -> bytes:
+        name = seen.target.rsplit("/", 1)[1].split("?")[0]
+        status = codes[name]
+        return response(status, {"data": {"p": seen.target}} if status == 200
+                        else {"errors": [f"{name} reason"]})
+
+    srv = serve(handler)
+    vc = client(srv.addr, namespace="team-a")
+    out = vc.read_many(["kv/ok", "kv/gone", "kv/deny", "kv/sealed", "kv/bad"],
+                       params=[{"version": "3"}, None, None, None, None],
+                       references=["vault://kv/ok", None, None, None, None])
+    assert out[0] == {"data": {"p": "/v1/kv/ok?version=3"}}
+    assert [type(e) for e in out[1:]] == [NotFoundError, AccessDeniedError, UnavailableError,
+                                          ConfigError]
+    assert all(isinstance(e.__cause__, VaultHTTPError) for e in out[1:])  # type: ignore[union-attr]
+    assert "deny reason" in str(out[2]) and out[3].status == 503  # type: ignore[union-attr]
+    # the sealed one was retried once through request() (fail-over path), nothing else
+    assert sorted(s.target for s in srv.seen) == sorted(
+        ["/v1/kv/ok?version=3", "/v1/kv/gone", "/v1/kv/deny", "/v1/kv/sealed",
+         "/v1/kv/bad", "/v1/kv/sealed"])
+    assert all(s.headers["x-vault-token"] == "tok-123" for s in srv.seen)
+    assert all(s.headers["x-vault-namespace"] == "team-a" for s in srv.seen)
+
+
+def test_read_many_uses_a_bounded_set_of_connections(serve: Callable[[Handler], FakeServer]
+                                                     ) -> None:
+    srv = serve(lambda s: response(body={"data": {"p": s.target}}))
+    vc = client(srv.addr)
+    paths = [f"kv/s{i}" for i in range(40)]
+    out = vc.read_many(paths, connections=4)
+    assert [o["data"]["p"] for o in out] == [f"/v1/{p}" for p in paths]  # type: ignore[index]
+    assert srv.connections == 4
+    vc.read_many(paths, connections=4)  # the kept-alive connections are reused
+    assert srv.connections == 4
+    assert vc.read("kv/one") == {"data": {"p": "/v1/kv/one"}}  # and shared with request()
+    assert srv.connections == 4
+    vc.close()
+
+
+def test_read_many_reassembles_chunked_bodies(serve: Callable[[Handler], FakeServer]) -> None:
+    doc = {"data": {"keys": [f"key-{i}" for i in range(200)]}}
+    srv = serve(lambda s: response(body=doc, chunked=True))
+    vc = client(srv.addr)
+    assert vc.read_many([f"kv/m{i}" for i in range(6)], connections=2) == [doc] * 6
+    assert srv.connections == 2  # still in step after chunked bodies
+
+
+def test_read_many_repeats_a_read_once_on_a_dropped_keep_alive(
+        serve: Callable[[Handler], FakeServer]) -> None:
+    count = {"n": 0}
+
+    def handler(seen: Seen) -> bytes | None:
+        count["n"] += 1
+        return response() if count["n"] != 2 else None  # the reused connection hangs up once
+
+    srv = serve(handler)
+    vc = client(srv.addr)
+    vc.read("kv/warm")  # one kept-alive connection in the pool
+    assert vc.read_many(["kv/a"], connections=1) == [{}]
+    assert [s.target for s in srv.seen] == ["/v1/kv/warm", "/v1/kv/a", "/v1/kv/a"]
+    assert srv.connections == 2
+
+
+def test_read_many_honours_connection_close(serve: Callable[[Handler], FakeServer]) -> None:
+    srv = serve(lambda s: response(body={"p": s.target}, headers="Connection: close\r\n"))
+    out = client(srv.addr).read_many([f"kv/c{i}" for i in range(5)], connections=2)
+    assert [o["p"] for o in out] == [f"/v1/kv/c{i}" for i in range(5)]  # type: ignore[index]
+    assert srv.connections == 5
+
+
+def test_read_many_a_slow_server_hits_the_deadline(serve: Callable[[Handler], FakeServer]
+                                                   ) -> None:
+    def handler(seen: Seen) -> bytes:
+        if "slow" in seen.target:
+            time.sleep(1.0)
+        return response(body={"fast": True})
+
+    srv = serve(handler)
+    started = time.monotonic()
+    out = client(srv.addr).read_many(["kv/fast", "kv/slow", "kv/fast2"], timeout=0.3)
+    assert time.monotonic() - started < 0.9
+    assert out[0] == out[2] == {"fast": True}
+    assert isinstance(out[1], DeadlineExceededError)
+
+
+def test_read_many_malformed_answer_is_unavailable(serve: Callable[[Handler], FakeServer]
+                                                   ) -> None:
+    srv = serve(lambda s: b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n")
+    out = client(srv.addr).read_many(["kv/x", "kv/y"])
+    assert all(isinstance(o, UnavailableError) for o in out)
+    assert isinstance(out[0].__cause__, VaultProtocolError)  # type: ignore[union-attr]
+
+
+def test_read_many_follows_a_redirect_and_fails_over(serve: Callable[[Handler], FakeServer]
+                                                     ) -> None:
+    active = serve(lambda s: response(body={"at": "active"}))
+    standby = serve(lambda s: response(307, b"", headers=f"Location: {active.addr}{s.target}\r\n"))
+    assert client(standby.addr).read_many(["kv/a", "kv/b"]) == [{"at": "active"}] * 2
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    port = dead.getsockname()[1]
+    dead.close()  # nothing listens there: connection refused
+    vc = client(f"http://127.0.0.1:{port}", active.addr)
+    assert vc.read_many([f"kv/s{i}" for i in range(5)]) == [{"at": "active"}] * 5
+    assert vc.address == active.addr
+    everything_down = client(f"http://127.0.0.1:{port}")
+    assert all(isinstance(o, UnavailableError)
+               for o in everything_down.read_many(["kv/a", "kv/b"]))

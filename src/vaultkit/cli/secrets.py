@@ -133,8 +133,11 @@ def plan(spec_file: str | None, pairs: tuple[str, ...], deadline: float, as_json
                    "counts": the_plan.counts(),
                    "invalid": {n: str(e) for n, e in the_plan.invalid.items()}})
         return
+    batched = [c for c in the_plan.calls if c.source == "vault" and len(c.units) > 1]
+    extra = (f" (the {sum(len(c.units) for c in batched)} Vault GETs in one multiplexed batch,"
+             " one thread)" if batched else "")
     click.echo(f"{len(spec)} names -> {len(the_plan.units)} fetch units -> "
-               f"{len(the_plan.calls)} API calls")
+               f"{len(the_plan.calls)} API calls{extra}")
     for line in the_plan.describe():
         click.echo(f"  {line}")
     if any(c.source == "vault" for c in the_plan.calls):
