@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from harness.json_http import JsonHandler
+
 SERVER_ID_HEADER = "X-Vault-AWS-IAM-Server-ID"
 
 
@@ -132,7 +134,7 @@ def _login(fake: FakeAwsAuth, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _handler(fake: FakeAwsAuth) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             parts = self.path.strip("/").split("/")
             if len(parts) != 4 or parts[:2] != ["v1", "auth"] or parts[3] != "login":
@@ -153,16 +155,6 @@ def _handler(fake: FakeAwsAuth) -> type[BaseHTTPRequestHandler]:
                 return
             self._send(200, {"data": {"meta": meta, "policies": ["default"], "ttl": 60}})
 
-        def _send(self, code: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
 
     return Handler
 

@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from harness.json_http import JsonHandler
+
 TOKENREVIEW_PATH = "/apis/authentication.k8s.io/v1/tokenreviews"
 
 
@@ -115,7 +117,7 @@ class FakeKubernetes:
 
 
 def _handler(fake: FakeKubernetes) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             if self.path.split("?", 1)[0] != TOKENREVIEW_PATH:
                 self._send(404, {"kind": "Status", "status": "Failure", "code": 404})
@@ -137,16 +139,6 @@ def _handler(fake: FakeKubernetes) -> type[BaseHTTPRequestHandler]:
             self._send(201, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
                              "spec": review.get("spec") or {}, "status": status})
 
-        def _send(self, code: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return  # the request line would not leak anything, but keep test output quiet
 
     return Handler
 

@@ -148,8 +148,12 @@ class Moto:
 
 
 def start_moto() -> Moto:
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    # werkzeug logs every request at INFO even with verbose=False.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
