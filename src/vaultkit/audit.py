@@ -79,9 +79,11 @@ def record(action: str, *, target: str | None = None, outcome: str = "ok", **fie
     }
     for key, value in fields.items():
         event[key] = _check(value, key)
+    path = _current_path()
+    if not path and not logger.isEnabledFor(logging.INFO):
+        return event  # nobody listens: skip serialising it (load_secrets records every boot)
     line = json.dumps(event, sort_keys=True, default=str)
     logger.info(line)
-    path = _current_path()
     if path:
         data = (line + "\n").encode()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

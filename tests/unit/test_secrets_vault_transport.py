@@ -444,3 +444,45 @@ def test_read_many_follows_a_redirect_and_fails_over(serve: Callable[[Handler], 
     everything_down = client(f"http://127.0.0.1:{port}")
     assert all(isinstance(o, UnavailableError)
                for o in everything_down.read_many(["kv/a", "kv/b"]))
+
+
+def test_read_many_warm_opens_the_next_batch_connections(serve: Callable[[Handler], FakeServer]
+                                                         ) -> None:
+    srv = serve(lambda s: response(body={"data": {"p": s.target}}))
+    vc = client(srv.addr)
+    assert vc.read_many(["kv/lookup"], warm=4) == [{"data": {"p": "/v1/kv/lookup"}}]
+    # one carried the request, three were opened meanwhile (the server's accept may lag)
+    for _ in range(100):
+        if srv.connections == 4:
+            break
+        time.sleep(0.01)
+    assert srv.connections == 4
+    out = vc.read_many([f"kv/s{i}" for i in range(12)], connections=4)
+    assert [o["data"]["p"] for o in out] == [f"/v1/kv/s{i}" for i in range(12)]  # type: ignore[index]
+    assert srv.connections == 4  # the batch ran on the warmed connections
+    vc.close()
+
+
+@pytest.mark.parametrize("raw", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\nX-A: 2\r\n\r\n{}",
+    b"HTTP/1.0 404 Not Found\r\nContent-Length: 13\r\n\r\n{\"errors\":[]}",
+    b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://b/v1/x\r\nContent-Length: 0\r\n"
+    b"Connection: close\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",  # not quick
+    b"HTTP/1.1 200 OK\nContent-Length: 2\n\n{}",  # bare LF: not quick
+])
+def test_quick_parser_agrees_with_the_full_parser(raw: bytes) -> None:
+    from vaultkit.backends.vault import _BufferReader, _quick_response, _read_response
+
+    reader = _BufferReader(raw, True)
+    status, headers, body, reusable = _read_response(reader, "GET")
+    quick = _quick_response(raw)
+    if quick is None:
+        assert b"chunked" in raw or b"\r\n" not in raw
+        return
+    assert not isinstance(quick, int)
+    q_status, q_headers, start, stop, q_reusable = quick
+    assert (q_status, q_headers, raw[start:stop], q_reusable, stop) == (
+        status, headers, body, reusable, reader.pos)
+    assert _quick_response(raw[:-1] if body else raw[:len(raw) - 3]) in (None, len(raw)) or \
+        not body

@@ -113,8 +113,11 @@ class VaultKVSource(BaseSource):
             reps: dict[str, int] = {}
             for i in todo:
                 reps.setdefault(units[i].locator.split("/", 1)[0], i)
+            # The reads' connections are opened while the lookups are answered: the
+            # lookup is a round trip the reads must wait for, the connects need not.
             answers = self.client.mount_infos([units[i].locator for i in reps.values()],
-                                              timeout=deadline.remaining())
+                                              timeout=deadline.remaining(),
+                                              warm=min(self.connections, len(units)))
             failed: dict[str, VaultkitError] = {}
             for first, answer in zip(reps, answers, strict=True):
                 if isinstance(answer, AccessDeniedError):
