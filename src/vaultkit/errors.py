@@ -32,12 +32,15 @@ catch a failure.
     └── StorageError                   an object store operation failed
         └── ObjectExpiredError         the object's retention has ended; it is never served
 
+Backends convert SDK exceptions with :func:`converting` and their own mapper.
 Errors carry *context* (``source``, ``reference``, ``status``, ``retryable``)
 and never a secret value: messages are built from names and references only.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -242,6 +245,28 @@ class ObjectExpiredError(StorageError):
 # --- end of archive/ and storage/ -----------------------------------------------------
 
 
+#: Maps an SDK exception to a vaultkit error (given source and reference), or ``None`` if foreign.
+ExceptionMapper = Callable[..., "VaultkitError | None"]
+
+
+@contextlib.contextmanager
+def converting(mapper: ExceptionMapper, source: str, reference: str | None = None) -> Iterator[None]:
+    """Re-raise exceptions from the block as the vaultkit error ``mapper`` gives (``raise ... from``).
+
+    vaultkit errors pass through; an exception ``mapper`` does not know (returns ``None``) is
+    re-raised as it is. The backends build their ``aws_errors``/``vault_errors`` on this.
+    """
+    try:
+        yield
+    except VaultkitError:
+        raise
+    except Exception as exc:
+        mapped = mapper(exc, source=source, reference=reference)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
 __all__ = [
     "AccessDeniedError",
     "ArchiveError",
@@ -267,4 +292,5 @@ __all__ = [
     "UnavailableError",
     "UnsafeEntryNameError",
     "VaultkitError",
+    "converting",
 ]

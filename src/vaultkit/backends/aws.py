@@ -29,6 +29,7 @@ from ..errors import (
     TLSError,
     UnavailableError,
     VaultkitError,
+    converting,
 )
 
 if TYPE_CHECKING:
@@ -247,15 +248,8 @@ def aws_errors(source: str, *, reference: str | None = None) -> Iterator[None]:
     >>> with aws_errors("awssm", reference="awssm://app"):  # doctest: +SKIP
     ...     sm.get_secret_value(SecretId="app")
     """
-    try:
+    with converting(map_exception, source, reference):
         yield
-    except VaultkitError:
-        raise
-    except Exception as exc:
-        mapped = map_exception(exc, source=source, reference=reference)
-        if mapped is None:
-            raise
-        raise mapped from exc
 
 
 __all__ = [

@@ -63,6 +63,7 @@ from ..errors import (
     TLSError,
     UnavailableError,
     VaultkitError,
+    converting,
 )
 from ..files import check_private_file
 
@@ -183,15 +184,8 @@ def map_exception(exc: BaseException, *, source: str = "vault", reference: str |
 @contextlib.contextmanager
 def vault_errors(source: str = "vault", *, reference: str | None = None) -> Iterator[None]:
     """Convert transport (and hvac/requests) exceptions raised in the block into vaultkit errors."""
-    try:
+    with converting(map_exception, source, reference):
         yield
-    except VaultkitError:
-        raise
-    except Exception as exc:
-        mapped = map_exception(exc, source=source, reference=reference)
-        if mapped is None:
-            raise
-        raise mapped from exc
 
 
 # --- the transport -----------------------------------------------------------------
@@ -790,14 +784,18 @@ class _Multiplexer:
         self._watch(slot, selectors.EVENT_READ)
         self._ready(slot)
 
+    def _park(self, slot: _Slot, exc: OSError, default: int) -> None:
+        """Wait for the event a would-block ``exc`` asks for; re-raise any other error."""
+        event = _want(exc, default)
+        if event is None:
+            raise exc
+        self._watch(slot, event)
+
     def _handshake(self, slot: _Slot) -> None:
         try:
             slot.sock.do_handshake()  # type: ignore[attr-defined]
-        except Exception as exc:
-            event = _want(exc, selectors.EVENT_READ)
-            if event is None:
-                raise
-            self._watch(slot, event)
+        except OSError as exc:  # would-block errors (plain and TLS) are OSErrors
+            self._park(slot, exc, selectors.EVENT_READ)
             return
         self._watch(slot, selectors.EVENT_READ)
         self._ready(slot)
@@ -829,11 +827,8 @@ class _Multiplexer:
         while slot.out:
             try:
                 n = slot.sock.send(slot.out)
-            except Exception as exc:
-                event = _want(exc, selectors.EVENT_WRITE)
-                if event is None:
-                    raise
-                self._watch(slot, event)
+            except OSError as exc:  # would-block errors (plain and TLS) are OSErrors
+                self._park(slot, exc, selectors.EVENT_WRITE)
                 return
             slot.out = slot.out[n:]
         # The answer is not there yet (a recv now would only meet EAGAIN): wait for it.
@@ -846,11 +841,8 @@ class _Multiplexer:
             pending = getattr(slot.sock, "pending", None)  # TLS: decrypted bytes already buffered
             while pending is not None and pending():
                 data += slot.sock.recv(65536)
-        except Exception as exc:
-            event = _want(exc, selectors.EVENT_READ)
-            if event is None:
-                raise
-            self._watch(slot, event)
+        except OSError as exc:  # would-block errors (plain and TLS) are OSErrors
+            self._park(slot, exc, selectors.EVENT_READ)
             return
         self._watch(slot, selectors.EVENT_READ)
         if slot.item is None:
