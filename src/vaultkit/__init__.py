@@ -1,14 +1,15 @@
 """vaultkit: secrets at boot, field encryption, an offline mTLS CA and expiring encrypted exports.
 
 ``import vaultkit`` is cheap: boto3, hvac, pyzipper and SQLAlchemy are imported
-only where they are used.
+only where they are used, and :class:`Config` and the key-provider names below load
+on first use (``vaultkit ca issue`` starts its key's KDF before they are needed).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import Config
+from ._lazy import lazy_exports as _lazy_exports
 from .errors import (
     AccessDeniedError,
     ArchiveError,
@@ -29,16 +30,28 @@ from .errors import (
     UnavailableError,
     VaultkitError,
 )
-from .keys import DataKey, KeyProvider, get_key_provider
 from .secret import Secret
 
 if TYPE_CHECKING:
     from logging import Handler
 
+    from .config import Config
+    from .keys import DataKey, KeyProvider, get_key_provider
     from .secrets.loader import LoadedSecrets
     from .secrets.redaction import RedactingFilter
 
 __version__ = "0.1.0"
+
+#: public name -> the submodule that defines it, imported on first use
+_LAZY = {
+    "Config": "config",
+    "DataKey": "keys",
+    "KeyProvider": "keys",
+    "get_key_provider": "keys",
+}
+
+
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, globals())
 
 
 def load_secrets(spec: Any = None, **kwargs: Any) -> LoadedSecrets:

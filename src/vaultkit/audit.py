@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import getpass
 import json
-import logging
 import os
-import socket
+import sys
 import threading
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .secret import Secret
 
-logger = logging.getLogger("vaultkit.audit")
+if TYPE_CHECKING:
+    from logging import Logger
+
+#: The logger every event also goes to (at INFO).
+LOGGER_NAME = "vaultkit.audit"
 
 _lock = threading.Lock()
 _path: str | None = None
@@ -52,7 +55,21 @@ def actor() -> str:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in some containers
         user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{os.uname().nodename}"  # gethostname(2), without importing socket
+
+
+def _listening_logger() -> Logger | None:
+    """The audit logger when it is enabled for INFO, else None.
+
+    A process that never imported :mod:`logging` cannot have a handler for it, so
+    the module is not imported here just to learn that (a CLI's start-up path).
+    """
+    if "logging" not in sys.modules:
+        return None
+    import logging
+
+    logger = logging.getLogger(LOGGER_NAME)
+    return logger if logger.isEnabledFor(logging.INFO) else None
 
 
 def _check(value: Any, key: str) -> Any:
@@ -80,10 +97,12 @@ def record(action: str, *, target: str | None = None, outcome: str = "ok", **fie
     for key, value in fields.items():
         event[key] = _check(value, key)
     path = _current_path()
-    if not path and not logger.isEnabledFor(logging.INFO):
+    logger = _listening_logger()
+    if not path and logger is None:
         return event  # nobody listens: skip serialising it (load_secrets records every boot)
     line = json.dumps(event, sort_keys=True, default=str)
-    logger.info(line)
+    if logger is not None:
+        logger.info(line)
     if path:
         data = (line + "\n").encode()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -35,13 +36,29 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def create_temp(target: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """A new, empty 0600 file next to ``target``: ``(descriptor, path)``.
+
+    What :func:`tempfile.mkstemp` does (``O_CREAT | O_EXCL | O_NOFOLLOW``, a random
+    name, another on collision), without importing ``tempfile``, which pulls in
+    ``shutil``, ``bz2``, ``lzma`` and ``random``: milliseconds of every
+    ``vaultkit ca issue``. Same directory as ``target``, so a rename is atomic.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):
+        name = os.path.join(target.parent, f".{target.name}.{os.urandom(6).hex()}{suffix}")
+        try:
+            return os.open(name, flags, 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(target.parent))
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> Path:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename, fsync dir)."""
-    import tempfile  # here, not at import: key readers on a CLI's start-up path never write
-
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = create_temp(target)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:

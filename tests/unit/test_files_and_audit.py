@@ -4,13 +4,22 @@ import json
 import multiprocessing
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from vaultkit import audit
 from vaultkit.errors import InsecureFileError, NotFoundError, StorageError
-from vaultkit.files import atomic_write, check_private_file, file_lock, read_private, write_private
+from vaultkit.files import (
+    atomic_write,
+    check_private_file,
+    create_temp,
+    file_lock,
+    read_private,
+    write_private,
+)
 from vaultkit.secret import Secret
 
 
@@ -110,3 +119,45 @@ def test_audit_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VAULTKIT_AUDIT_LOG", str(tmp_path / "a.jsonl"))
     audit.record("doctor")
     assert json.loads((tmp_path / "a.jsonl").read_text())["action"] == "doctor"
+
+
+def test_create_temp_is_exclusive_and_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    target = tmp_path / "out.bin"
+    fd, name = create_temp(target)
+    os.close(fd)
+    assert Path(name).parent == tmp_path and Path(name).name.startswith(".out.bin.")
+    assert stat.S_IMODE(os.stat(name).st_mode) == 0o600
+    # The same random name again: the existing file is never reused, another name is drawn.
+    draws = iter([bytes.fromhex(Path(name).name.split(".")[-2]), b"\x01" * 6])
+    monkeypatch.setattr(os, "urandom", lambda n: next(draws))
+    fd2, name2 = create_temp(target)
+    os.close(fd2)
+    assert name2 != name and name2.endswith("010101010101.tmp")
+    # A symlink planted at the drawn name is not followed.
+    monkeypatch.setattr(os, "urandom", lambda n: b"\x02" * 6)
+    link = tmp_path / ".out.bin.020202020202.tmp"
+    link.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(FileExistsError):
+        create_temp(target)
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_audit_file_without_importing_logging(tmp_path: Path) -> None:
+    """A CLI that never imported logging has no handler for it: the file still gets the event."""
+    log = tmp_path / "a.jsonl"
+    code = ("import json, sys\nfrom vaultkit import audit\n"
+            f"audit.configure({str(log)!r})\naudit.record('ca.issue', target='web')\n"
+            "print(json.dumps('logging' in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert json.loads(out.stdout) is False
+    assert json.loads(log.read_text())["target"] == "web"
+
+
+def test_audit_logger_gets_events_when_enabled(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger=audit.LOGGER_NAME):
+        audit.record("doctor", target="t")
+    assert [json.loads(r.getMessage())["action"] for r in caplog.records] == ["doctor"]

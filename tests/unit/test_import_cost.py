@@ -45,11 +45,13 @@ def test_all_is_complete_and_sorted() -> None:
 
     import vaultkit
 
-    public = {n for n, v in vars(vaultkit).items()
-              if not n.startswith("_") and not isinstance(v, types.ModuleType)
+    public = {n for n in dir(vaultkit)
+              if not n.startswith("_") and not isinstance(getattr(vaultkit, n), types.ModuleType)
               and n not in {"annotations", "TYPE_CHECKING", "Any"}}
     assert set(vaultkit.__all__) == public | {"__version__"}
     assert list(vaultkit.__all__) == sorted(vaultkit.__all__)
+    for name in vaultkit.__all__:  # the lazy names resolve
+        assert getattr(vaultkit, name) is not None
 
 
 def test_lazy_load_secrets_wrapper_works(monkeypatch) -> None:

@@ -37,7 +37,6 @@ import hashlib
 import io
 import os
 import stat
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from ..errors import ArchiveError, ArchivePasswordError, UnsafeEntryNameError, VaultkitError
+from ..files import create_temp
 from ..secret import Secret
 from .names import check_entry_name
 from .passwords import coerce_password
@@ -407,8 +407,7 @@ def write_archive(
 
 def _open_temp(target: Path) -> tuple[IO[bytes], str]:
     """A 0600 temporary file next to ``target`` (same file system, so rename is atomic)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.fchmod(fd, 0o600)
+    fd, tmp = create_temp(target, suffix=".part")
     return os.fdopen(fd, "wb", buffering=CHUNK), tmp
 
 

@@ -24,22 +24,43 @@ PosixPath('/tmp/pki/crl/intermediate.crl')
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import Config, default_config_dir
+if TYPE_CHECKING:
+    from ..config import Config
 
 
-@dataclass(frozen=True)
 class CAHome:
-    root_dir: Path
+    """The paths of one CA home; immutable, equal when the directory is.
+
+    A plain class rather than a dataclass: ``vaultkit ca issue`` builds one before
+    its key's KDF starts (:mod:`vaultkit.cli.prestart`), ahead of ``dataclasses``.
+    """
+
+    __slots__ = ("_root_dir",)
 
     def __init__(self, root_dir: str | os.PathLike[str]) -> None:
-        object.__setattr__(self, "root_dir", Path(root_dir).expanduser().absolute())
+        self._root_dir = Path(root_dir).expanduser().absolute()
+
+    @property
+    def root_dir(self) -> Path:
+        return self._root_dir
+
+    def __repr__(self) -> str:
+        return f"CAHome(root_dir={self._root_dir!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CAHome) and other._root_dir == self._root_dir
+
+    def __hash__(self) -> int:
+        return hash(self._root_dir)
 
     @classmethod
     def from_config(cls, config: Config | None = None, home: str | os.PathLike[str] | None = None
                     ) -> CAHome:
+        from ..config import default_config_dir
+
         if home:
             return cls(home)
         configured = (config.section("ca").get("home") if config else None)

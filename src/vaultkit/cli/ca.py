@@ -65,10 +65,14 @@ def _start_intermediate_unlock() -> PendingKey | None:
     """
     from ..ca.passphrase import EnvKeyringPrompt
     from ..errors import VaultkitError
+    from .prestart import take
 
     try:
-        passphrase = EnvKeyringPrompt(use_keyring=False).get("intermediate")
         key_path = _home().intermediate_key
+        started = take(key_path)  # by vaultkit.cli.main, before click loaded
+        if started is not None:
+            return started
+        passphrase = EnvKeyringPrompt(use_keyring=False).get("intermediate")
     except VaultkitError:
         return None
     from ..ca.unlock import start_unlock  # imports cryptography's KDF: only when used
