@@ -50,7 +50,6 @@ _LAZY = {
     "get_key_provider": "keys",
 }
 
-
 __getattr__, __dir__ = _lazy_exports(__name__, _LAZY, globals())
 
 

@@ -24,6 +24,8 @@ import gc
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import lazy_exports as _lazy_exports
+
 if TYPE_CHECKING:
     from .root import COMMANDS, LazyGroup, cli
 
@@ -68,12 +70,8 @@ def resume_gc() -> None:
         gc.enable()
 
 
-def __getattr__(name: str) -> Any:
-    if name in {"COMMANDS", "LazyGroup", "cli"}:
-        from . import root
-
-        return getattr(root, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = _lazy_exports(__name__, {n: "root" for n in ("COMMANDS", "LazyGroup", "cli")},
+                                     globals())
 
 
 __all__ = ["COMMANDS", "LazyGroup", "cli", "main", "resume_gc"]

@@ -57,27 +57,20 @@ def _authority(pending: PendingKey | None = None) -> CertificateAuthority:
 
 
 def _start_intermediate_unlock() -> PendingKey | None:
-    """Start the intermediate key's KDF now, so that it runs while the CA modules import.
+    """The intermediate key's KDF, running while the CA modules import.
 
-    Only when the passphrase is in ``VAULTKIT_CA_PASSPHRASE`` (automation): a keyring
-    look-up or a prompt keeps its usual place, after the request has been validated.
-    Anything unusual returns None and the ordinary path reports it.
+    Collected from :mod:`.prestart` when ``vaultkit.cli.main`` started it before click
+    loaded, else started now. Only with ``VAULTKIT_CA_PASSPHRASE``; anything unusual
+    returns None and the ordinary path reports it.
     """
-    from ..ca.passphrase import EnvKeyringPrompt
     from ..errors import VaultkitError
-    from .prestart import take
+    from .prestart import take, unlock_with_env_passphrase
 
     try:
         key_path = _home().intermediate_key
-        started = take(key_path)  # by vaultkit.cli.main, before click loaded
-        if started is not None:
-            return started
-        passphrase = EnvKeyringPrompt(use_keyring=False).get("intermediate")
     except VaultkitError:
         return None
-    from ..ca.unlock import start_unlock  # imports cryptography's KDF: only when used
-
-    return start_unlock(key_path, passphrase)
+    return take(key_path) or unlock_with_env_passphrase(key_path)
 
 
 @click.group()

@@ -76,23 +76,36 @@ def parse(argv: list[str]) -> tuple[str | None, str | None] | None:
 def prestart(argv: list[str]) -> None:
     """Start the intermediate key's KDF when ``argv`` is ``ca issue`` or ``ca renew``."""
     parsed = parse(argv)
-    passphrase_set = bool(os.environ.get("VAULTKIT_CA_PASSPHRASE"))
-    if parsed is None or not passphrase_set:
+    if parsed is None or not os.environ.get("VAULTKIT_CA_PASSPHRASE"):
         return
+    from ..errors import VaultkitError
+
+    try:
+        key_path = _home(*parsed).intermediate_key
+    except VaultkitError:
+        return
+    pending = unlock_with_env_passphrase(key_path)
+    if pending is not None:
+        _started[pending.path.absolute()] = pending
+
+
+def unlock_with_env_passphrase(key_path: Path) -> PendingKey | None:
+    """Start ``key_path``'s KDF with ``VAULTKIT_CA_PASSPHRASE``; None when that is unset.
+
+    Only the environment (automation): a keyring look-up or a prompt keeps its usual
+    place, after click has validated the request. None also when the key file is not
+    one :mod:`vaultkit.ca.unlock` reads; the ordinary path then reports it.
+    """
     from ..ca.passphrase import EnvKeyringPrompt
     from ..errors import VaultkitError
 
-    config_path, home = parsed
     try:
         passphrase = EnvKeyringPrompt(use_keyring=False).get("intermediate")
-        key_path = _home(config_path, home).intermediate_key
     except VaultkitError:
-        return
+        return None
     from ..ca.unlock import start_unlock  # imports cryptography's KDF
 
-    pending = start_unlock(key_path, passphrase)
-    if pending is not None:
-        _started[pending.path.absolute()] = pending
+    return start_unlock(key_path, passphrase)
 
 
 def _home(config_path: str | None, home: str | None) -> CAHome:
@@ -112,4 +125,4 @@ def take(key_path: Path) -> PendingKey | None:
     return _started.pop(key_path.absolute(), None)
 
 
-__all__ = ["COMMANDS", "parse", "prestart", "take"]
+__all__ = ["COMMANDS", "parse", "prestart", "take", "unlock_with_env_passphrase"]
