@@ -35,7 +35,7 @@ class CAHome:
     """The paths of one CA home; immutable, equal when the directory is.
 
     A plain class rather than a dataclass: ``vaultkit ca issue`` builds one before
-    its key's KDF starts (:mod:`vaultkit.cli.prestart`), ahead of ``dataclasses``.
+    its key's KDF starts, ahead of ``dataclasses``.
     """
 
     __slots__ = ("_root_dir",)

@@ -200,4 +200,21 @@ def start_unlock(path: str | os.PathLike[str], passphrase: Secret[bytes]) -> Pen
     return PendingKey(target, params, passphrase)
 
 
-__all__ = ["PBES2Params", "PendingKey", "parse_pbes2", "start_unlock"]
+def unlock_with_env_passphrase(key_path: Path) -> PendingKey | None:
+    """Start ``key_path``'s KDF with ``VAULTKIT_CA_PASSPHRASE``; None when that is unset.
+
+    Only the environment (automation): a keyring look-up or a prompt keeps its usual
+    place, after click has validated the request. None also when the key file is not
+    one this module reads; the ordinary path then reports it.
+    """
+    from ..errors import VaultkitError
+    from .passphrase import EnvKeyringPrompt
+
+    try:
+        passphrase = EnvKeyringPrompt(use_keyring=False).get("intermediate")
+    except VaultkitError:
+        return None
+    return start_unlock(key_path, passphrase)
+
+
+__all__ = ["PBES2Params", "PendingKey", "parse_pbes2", "start_unlock", "unlock_with_env_passphrase"]

@@ -59,18 +59,17 @@ def _authority(pending: PendingKey | None = None) -> CertificateAuthority:
 def _start_intermediate_unlock() -> PendingKey | None:
     """The intermediate key's KDF, running while the CA modules import.
 
-    Collected from :mod:`.prestart` when ``vaultkit.cli.main`` started it before click
-    loaded, else started now. Only with ``VAULTKIT_CA_PASSPHRASE``; anything unusual
-    returns None and the ordinary path reports it.
+    Only with ``VAULTKIT_CA_PASSPHRASE``; anything unusual returns None and the
+    ordinary path reports it.
     """
+    from ..ca.unlock import unlock_with_env_passphrase
     from ..errors import VaultkitError
-    from .prestart import take, unlock_with_env_passphrase
 
     try:
         key_path = _home().intermediate_key
     except VaultkitError:
         return None
-    return take(key_path) or unlock_with_env_passphrase(key_path)
+    return unlock_with_env_passphrase(key_path)
 
 
 @click.group()

@@ -7,7 +7,6 @@ import importlib
 import click
 
 from .. import __version__
-from . import resume_gc
 
 #: name -> "module:attribute" of each command or group, imported on first use.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -20,12 +19,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "archive": ("vaultkit.cli.archive:archive", "Encrypted zips and expiring share links."),
 }
 
-#: Command groups whose every command does short, bounded work and ends the process:
-#: the cyclic GC stays off for them (see :func:`vaultkit.cli.main`). Any other
-#: command gets it back before it runs.
-BOUNDED = frozenset({"ca"})
-
-
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -34,8 +27,6 @@ class LazyGroup(click.Group):
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             return None
-        if cmd_name not in BOUNDED:
-            resume_gc()
         module_name, attr = entry[0].split(":")
         command: click.Command = getattr(importlib.import_module(module_name), attr)
         return command
