@@ -86,14 +86,14 @@ def test_bad_key_files_give_clear_errors(tmp_path: Path) -> None:
     home = str(tca.home.root_dir)
     args = ("ca", "--home", home, "issue", "k", "--san", "DNS:k.vaultkit.internal")
     r = run_vaultkit(*args, env={"VAULTKIT_CA_PASSPHRASE": "not the passphrase at all"})
-    assert r.returncode == 1
+    assert r.returncode == 5  # cryptographic failure
     assert "cannot decrypt the key: wrong passphrase" in r.stderr and "Traceback" not in r.stderr
     original = key.read_bytes()
     lines = original.splitlines()
     lines[2] = lines[2][:5] + (b"A" if lines[2][5:6] != b"A" else b"B") + lines[2][6:]
     key.write_bytes(b"\n".join(lines) + b"\n")
     r = run_vaultkit(*args, env={"VAULTKIT_CA_PASSPHRASE": CA_PW})
-    assert r.returncode == 1 and "modified or damaged" in r.stderr, r.stderr
+    assert r.returncode == 5 and "modified or damaged" in r.stderr, r.stderr
     key.write_bytes(original)
     key.chmod(0o644)
     r = run_vaultkit(*args, env={"VAULTKIT_CA_PASSPHRASE": CA_PW})

@@ -193,3 +193,37 @@ def test_go_does_not_check_crls(bao: TlsBao) -> None:
     resp = requests.get(f"{bao.addr}/v1/sys/health", cert=bao.pair("lost"),
                         verify=str(bao.tca.home.root_cert), timeout=10)
     assert resp.status_code == 200
+
+
+def test_vaultkit_client_checks_openbaos_chain_after_the_kill_switch(bao: TlsBao) -> None:
+    """Where CRLs apply with a Go peer: on our side. After the intermediate that issued
+    OpenBao's server certificate is replaced, a ``vaultkit.tls`` client with both tiers'
+    CRLs refuses that server; without CRLs it would not notice. (Runs last: it kills the
+    module's intermediate.)"""
+    import ssl
+    import urllib.request
+
+    from vaultkit import tls
+    from vaultkit.ca.rotation import replace_intermediate
+
+    home = bao.tca.home
+    url = f"{bao.addr}/v1/sys/health"
+    before = tls.client_context(*bao.pair("app"), ca=home.root_cert,
+                                crl=[home.root_crl, home.intermediate_crl])
+    with urllib.request.urlopen(url, context=before, timeout=10) as resp:  # noqa: S310
+        assert resp.status == 200
+    old_serial = f"{bao.tca.ca.intermediate_cert().serial_number:040x}"
+    new = bao.tca.workdir / "reissued"
+    replace_intermediate(bao.tca.ca, bao.tca.root_key, out_dir=new)
+    crls = [home.root_crl, home.intermediate_crl,
+            home.retired_dir / old_serial / "intermediate.crl"]
+    after = tls.client_context(new / "app.chain.pem", new / "app.key", ca=home.root_cert,
+                               crl=crls)
+    with pytest.raises(urllib.error.URLError) as info:
+        urllib.request.urlopen(url, context=after, timeout=10)  # noqa: S310
+    assert isinstance(info.value.reason, ssl.SSLCertVerificationError)
+    assert "certificate revoked" in str(info.value.reason)
+    # control: the same client without CRL checking still trusts the revoked chain
+    blind = tls.client_context(new / "app.chain.pem", new / "app.key", ca=home.root_cert)
+    with urllib.request.urlopen(url, context=blind, timeout=10) as resp:  # noqa: S310
+        assert resp.status == 200

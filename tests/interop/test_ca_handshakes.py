@@ -21,6 +21,7 @@ from vaultkit.errors import ConfigError, TLSError
 pytestmark = pytest.mark.interop
 
 HOST = "api.vaultkit.internal"
+WORKER = "worker.vaultkit.internal"  # the client's CN: its first DNS SAN
 VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 
 
@@ -96,7 +97,7 @@ def serve(pki: Pki) -> Iterator[object]:
 
     def start(crl: bool = True, max_version: ssl.TLSVersion | None = None) -> Server:
         ctx = tls.server_context(*pki.pair("api"), ca=pki.tca.home.root_cert,
-                                 crl=pki.tca.home.intermediate_crl if crl else None)
+                                 crl=crls(pki) if crl else None)
         if max_version is not None:
             ctx.maximum_version = max_version
         server = Server(ctx)
@@ -109,6 +110,10 @@ def serve(pki: Pki) -> Iterator[object]:
     for server, thread in servers:
         server.stop()
         thread.join(timeout=5)
+
+
+def crls(pki: Pki) -> list[Path]:
+    return [pki.tca.home.root_crl, pki.tca.home.intermediate_crl]
 
 
 def request(port: int, ctx: ssl.SSLContext, host: str = HOST) -> bytes:
@@ -136,17 +141,18 @@ def test_mutual_tls_succeeds(pki: Pki, serve, version: str) -> None:  # type: ig
     assert request(server.port, client(pki, version=VERSIONS[version])).endswith(b"hello\n")
     assert request(server.port, client(pki, version=VERSIONS[version]),
                    host="127.0.0.1").endswith(b"hello\n")  # IP SAN
-    assert server.peers == ["worker", "worker"] and set(server.versions) == {version}
+    assert server.peers == [WORKER, WORKER] and set(server.versions) == {version}
 
 
 def test_context_settings(pki: Pki) -> None:
     sctx = tls.server_context(*pki.pair("api"), ca=pki.tca.home.root_cert,
-                              crl=pki.tca.home.intermediate_crl)
+                              crl=crls(pki))
     cctx = client(pki)
     for ctx in (sctx, cctx):
         assert ctx.minimum_version >= ssl.TLSVersion.TLSv1_2
         assert ctx.verify_mode == ssl.CERT_REQUIRED
-    assert sctx.verify_flags & ssl.VERIFY_CRL_CHECK_LEAF
+    # Every CA in the chain, not just the leaf's issuer (a revoked intermediate counts).
+    assert sctx.verify_flags & ssl.VERIFY_CRL_CHECK_CHAIN == ssl.VERIFY_CRL_CHECK_CHAIN
     assert not (cctx.verify_flags & ssl.VERIFY_CRL_CHECK_LEAF)
     assert cctx.check_hostname
     with pytest.raises(ConfigError):
@@ -230,4 +236,4 @@ def test_curl_with_client_cert(pki: Pki, serve, flags: list[str]) -> None:  # ty
     lchain, lkey = pki.pair("lost")
     assert curl(*flags, "--cacert", str(pki.tca.home.root_cert), "--cert", str(lchain),
                 "--key", str(lkey), *resolve, url).returncode != 0
-    assert server.peers == ["worker"]
+    assert server.peers == [WORKER]

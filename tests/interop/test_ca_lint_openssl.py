@@ -3,51 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
-from harness.servers import find_binary
+from interop.ca_judges import binary as _bin
+from interop.ca_judges import openssl_verify, pkilint
 from unit.test_ca_support import CA_PW, TestCA, build_ca
 from vaultkit.ca import builders, keys
 from vaultkit.ca.authority import cert_pem
-from vaultkit.ca.unlock import start_unlock
+from vaultkit.ca.pbes2 import kdf_rounds_of, start_unlock
 from vaultkit.secret import Secret
 
 pytestmark = pytest.mark.interop
 
 SPIFFE = "URI:spiffe://vaultkit.internal/ns/prod/sa/worker"
-
-
-def _bin(name: str) -> str:
-    found = find_binary(name)
-    if found is None:
-        pytest.skip(f"{name} not installed: pip install pkilint / apt install openssl")
-    return found
-
-
-def pkilint(tool: str, *args: str | Path) -> list[dict[str, str]]:
-    """Findings at NOTICE or above, minus pkilint's documented spiffe:// false positive."""
-    proc = subprocess.run([_bin(tool), "lint", *[str(a) for a in args], "-s", "NOTICE",
-                           "-f", "JSON"], capture_output=True, text=True, timeout=60,
-                          check=False)
-    assert proc.stdout.strip(), proc.stderr
-    findings = [
-        {"code": d["code"], "message": d["message"], "at": r["node_path"]}
-        for r in json.loads(proc.stdout)["results"] for d in r["finding_descriptions"]
-    ]
-    # validators 0.22 url() accepts only ftp/http/... schemes (research B1): allowlist that
-    # exact code for spiffe:// URIs, nothing else.
-    return [f for f in findings if not (f["code"] == "pkix.invalid_uri_syntax"
-                                        and "spiffe://" in f["message"])]
-
-
-def openssl_verify(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([_bin("openssl"), "verify", *[str(a) for a in args]],
-                          capture_output=True, text=True, timeout=60, check=False)
 
 
 @pytest.fixture(scope="module", params=["ec-p384", "rsa-3072", "ed25519"])
@@ -135,7 +107,7 @@ def test_openssl_rejects(pki: tuple[TestCA, dict[str, Path]],
     inter = tca.ca.intermediate_cert()
     ikey = keys.load_private_key(tca.home.intermediate_key, Secret(CA_PW.encode()))
     for san in ("DNS:evil.example.com", "IP:10.1.2.3"):
-        forged = builders.issue_leaf(keys.generate_private_key("ec-p256").public_key(), "evil",
+        forged = builders.issue_leaf(keys.generate_private_key("ec-p256").public_key(),
                                      [builders.parse_san(san)], ekus=["serverAuth"],
                                      issuer=inter, issuer_key=ikey, days=30)
         path = tmp_path / f"forged-{san[:3]}.pem"
@@ -143,7 +115,7 @@ def test_openssl_rejects(pki: tuple[TestCA, dict[str, Path]],
         rejected("47", "-purpose", "sslserver", path)
     # an expired certificate (error 10)
     long_ago = builders.utcnow() - dt.timedelta(days=60)
-    expired = builders.issue_leaf(keys.generate_private_key("ec-p256").public_key(), "old",
+    expired = builders.issue_leaf(keys.generate_private_key("ec-p256").public_key(),
                                   [builders.parse_san("DNS:old.vaultkit.internal")],
                                   ekus=["clientAuth"], issuer=inter, issuer_key=ikey, days=30,
                                   now=long_ago)
@@ -181,9 +153,9 @@ def test_openssl_made_pbes2_key_is_read_by_vaultkit(tmp_path: Path) -> None:
                     "env:VKPASS"], check=True, timeout=60,
                    env={"VKPASS": "openssl made this one", "PATH": "/usr/bin:/bin"})
     enc.chmod(0o600)
-    assert keys.kdf_rounds_of(enc.read_bytes()) == 600_000
+    assert kdf_rounds_of(enc.read_bytes()) == 600_000
     loaded = keys.load_private_key(enc, Secret(b"openssl made this one"))
-    # The CLI's background unlock (vaultkit.ca.unlock) reads OpenSSL's PBES2 too.
+    # The CLI's background unlock (vaultkit.ca.pbes2) reads OpenSSL's PBES2 too.
     pending = start_unlock(enc, Secret(b"openssl made this one"))
     assert pending is not None
     assert keys.same_public_key(pending.key().public_key(), loaded.public_key())  # type: ignore[arg-type]

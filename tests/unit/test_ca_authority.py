@@ -51,7 +51,7 @@ def test_issue_writes_leaf_key_and_chain(tca: TestCA) -> None:
     assert stat.S_IMODE(issued.key_path.stat().st_mode) == 0o600
     chain = x509.load_pem_x509_certificates(issued.chain_path.read_bytes())
     assert [c.subject.rfc4514_string() for c in chain] == [
-        "CN=web", "CN=vaultkit Test Issuing CA"]
+        "CN=web.vaultkit.internal", "CN=vaultkit Test Issuing CA"]
     leaf = chain[0]
     key = keys.load_private_key(issued.key_path, None)
     assert keys.same_public_key(key.public_key(), leaf.public_key())  # type: ignore[arg-type]
@@ -100,8 +100,11 @@ def test_csr_keeps_key_with_requester(tca: TestCA) -> None:
     leaf = x509.load_pem_x509_certificate(issued.cert_path.read_bytes())
     assert keys.same_public_key(leaf.public_key(), key.public_key())  # type: ignore[arg-type]
     assert tca.ca.inventory.get(issued.serial).key_holder == "requester"  # type: ignore[union-attr]
-    with pytest.raises(CAError, match="issued from a CSR"):
-        tca.ca.renew("req")
+    # Renewal re-certifies the requester's key (it never had ours), as `step ca renew` does.
+    renewed = tca.ca.renew("req", out_dir=out)
+    assert renewed.key_path is None and renewed.renewed_from == issued.serial
+    again = x509.load_pem_x509_certificate(renewed.cert_path.read_bytes())
+    assert keys.same_public_key(again.public_key(), key.public_key())  # type: ignore[arg-type]
 
 
 def test_revoke_regenerates_crl_and_verify_rejects(tca: TestCA) -> None:

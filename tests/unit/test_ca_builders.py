@@ -70,7 +70,7 @@ def test_leaf_shape(chain, leaf_type: str, key_enc: bool) -> None:  # type: igno
     _, _, inter, ikey = chain
     key = keys.generate_private_key(leaf_type)
     sans = [builders.parse_san("DNS:api.vaultkit.internal"), builders.parse_san("IP:127.0.0.1")]
-    leaf = builders.issue_leaf(key.public_key(), "api", sans, ekus=["serverAuth", "clientAuth"],
+    leaf = builders.issue_leaf(key.public_key(), sans, ekus=["serverAuth", "clientAuth"],
                                issuer=inter, issuer_key=ikey, days=90,
                                crl_url="http://pki.vaultkit.internal/i.crl")
     bc = ext(leaf, x509.BasicConstraints)
@@ -85,7 +85,8 @@ def test_leaf_shape(chain, leaf_type: str, key_enc: bool) -> None:  # type: igno
     assert (ext(leaf, x509.AuthorityKeyIdentifier).value.key_identifier
             == ext(inter, x509.SubjectKeyIdentifier).value.digest)
     assert ext(leaf, x509.CRLDistributionPoints)
-    assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "api"
+    # The CN is the first DNS SAN (a free-form CN could dodge DNS name constraints).
+    assert leaf.subject.rfc4514_string() == "CN=api.vaultkit.internal"
     leaf.verify_directly_issued_by(inter)
 
 
@@ -94,7 +95,7 @@ def test_leaf_never_outlives_its_issuer(chain) -> None:  # type: ignore[no-untyp
     key = keys.generate_private_key("ec-p256")
     short = builders.sign_intermediate(builders.build_csr(key, "short"), root=root,
                                        root_key=rkey, days=2)
-    leaf = builders.issue_leaf(keys.generate_private_key("ec-p256").public_key(), "x",
+    leaf = builders.issue_leaf(keys.generate_private_key("ec-p256").public_key(),
                                [builders.parse_san("DNS:x.vaultkit.internal")],
                                ekus=["serverAuth"], issuer=short, issuer_key=key, days=90)
     assert leaf.not_valid_after_utc == short.not_valid_after_utc
@@ -109,7 +110,11 @@ def test_serials_are_positive_159_bit_and_distinct() -> None:
 
 @pytest.mark.parametrize("text", ["DNS:localhost", "DNS:db", "DNS:-bad.example", "DNS:a..b",
                                   "DNS:bücher.example", "IP:300.1.1.1", "URI:not-a-uri",
-                                  "URI:spiffe:/x", "EMAIL:a@b.c", "api.example"])
+                                  "URI:spiffe:/x", "EMAIL:a@b.c", "api.example",
+                                  "URI:https://a.example/x\x00y", "URI:spiffe://td/a\tb",
+                                  "URI:spiffe://td/a\x7fb", "URI:https://a.example/a b",
+                                  "URI:https://a.example/%zz", "URI:https://a.example/\u00e9",
+                                  'URI:https://a.example/"q"', "URI:https:///no-host"])
 def test_bad_sans_are_refused(text: str) -> None:
     with pytest.raises(ConfigError):
         builders.parse_san(text)
@@ -130,6 +135,50 @@ def test_name_constraints_checked_at_issuance(chain) -> None:  # type: ignore[no
     for bad in ("DNS:evil.example", "IP:10.0.0.1", "DNS:vaultkit.internal.evil.example"):
         with pytest.raises(CAError, match="outside"):
             builders.check_name_constraints([builders.parse_san(bad)], inter)
+
+
+def test_dns_only_intermediate_excludes_every_ip(chain) -> None:  # type: ignore[no-untyped-def]
+    root, rkey, _, _ = chain
+    nc = builders.name_constraints(["vaultkit.internal"], [])
+    assert nc is not None and nc.permitted_subtrees == [x509.DNSName("vaultkit.internal")]
+    assert nc.excluded_subtrees == [x509.IPAddress(n) for n in builders.ALL_IPS]
+    # With IPs permitted explicitly, nothing is excluded.
+    both = builders.name_constraints(["vaultkit.internal"], ["10.0.0.0/8"])
+    assert both is not None and both.excluded_subtrees is None
+    key = keys.generate_private_key("ec-p256")
+    dns_only = builders.sign_intermediate(builders.build_csr(key, "D", constraints=nc),
+                                          root=root, root_key=rkey, days=30, constraints=nc)
+    for ip in ("IP:8.8.8.8", "IP:127.0.0.1", "IP:::1"):
+        with pytest.raises(CAError, match="excluded"):
+            builders.check_name_constraints([builders.parse_san(ip)], dns_only)
+    # An older DNS-only intermediate without the exclusions: issuance enforces the same.
+    legacy_nc = x509.NameConstraints(permitted_subtrees=[x509.DNSName("vaultkit.internal")],
+                                     excluded_subtrees=None)
+    legacy = builders.sign_intermediate(builders.build_csr(key, "L", constraints=legacy_nc),
+                                        root=root, root_key=rkey, days=30, constraints=legacy_nc)
+    with pytest.raises(CAError, match="DNS names only"):
+        builders.check_name_constraints([builders.parse_san("IP:8.8.8.8")], legacy)
+    builders.check_name_constraints([builders.parse_san("DNS:a.vaultkit.internal")], legacy)
+
+
+def test_common_name_must_be_a_dns_san(chain) -> None:  # type: ignore[no-untyped-def]
+    _, _, inter, ikey = chain
+    pub = keys.generate_private_key("ec-p256").public_key()
+    sans = [builders.parse_san("DNS:b.vaultkit.internal"), builders.parse_san("IP:127.0.0.1")]
+    with pytest.raises(CAError, match="must be one of the DNS SANs"):
+        builders.issue_leaf(pub, sans, ekus=["serverAuth"], issuer=inter, issuer_key=ikey,
+                            days=1, common_name="evil.example.com")
+    with pytest.raises(CAError, match="must be one of the DNS SANs"):
+        builders.issue_leaf(pub, sans, ekus=["serverAuth"], issuer=inter, issuer_key=ikey,
+                            days=1, common_name="127.0.0.1")
+    named = builders.issue_leaf(pub, sans, ekus=["serverAuth"], issuer=inter, issuer_key=ikey,
+                                days=1, common_name="b.vaultkit.internal")
+    assert named.subject.rfc4514_string() == "CN=b.vaultkit.internal"
+    # No DNS SAN: no CN at all, and the SAN becomes critical (RFC 5280 4.2.1.6).
+    uri_only = builders.issue_leaf(pub, [builders.parse_san("URI:spiffe://vaultkit.internal/w")],
+                                   ekus=["clientAuth"], issuer=inter, issuer_key=ikey, days=1)
+    assert len(uri_only.subject) == 0
+    assert ext(uri_only, x509.SubjectAlternativeName).critical
 
 
 def test_csr_with_bad_signature_or_asking_for_ca_is_rejected() -> None:

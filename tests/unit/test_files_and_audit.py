@@ -15,7 +15,6 @@ from vaultkit.errors import InsecureFileError, NotFoundError, StorageError
 from vaultkit.files import (
     atomic_write,
     check_private_file,
-    create_temp,
     file_lock,
     read_private,
     write_private,
@@ -121,26 +120,12 @@ def test_audit_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert json.loads((tmp_path / "a.jsonl").read_text())["action"] == "doctor"
 
 
-def test_create_temp_is_exclusive_and_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                              ) -> None:
+def test_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
     target = tmp_path / "out.bin"
-    fd, name = create_temp(target)
-    os.close(fd)
-    assert Path(name).parent == tmp_path and Path(name).name.startswith(".out.bin.")
-    assert stat.S_IMODE(os.stat(name).st_mode) == 0o600
-    # The same random name again: the existing file is never reused, another name is drawn.
-    draws = iter([bytes.fromhex(Path(name).name.split(".")[-2]), b"\x01" * 6])
-    monkeypatch.setattr(os, "urandom", lambda n: next(draws))
-    fd2, name2 = create_temp(target)
-    os.close(fd2)
-    assert name2 != name and name2.endswith("010101010101.tmp")
-    # A symlink planted at the drawn name is not followed.
-    monkeypatch.setattr(os, "urandom", lambda n: b"\x02" * 6)
-    link = tmp_path / ".out.bin.020202020202.tmp"
-    link.symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(FileExistsError):
-        create_temp(target)
-    assert not (tmp_path / "elsewhere").exists()
+    atomic_write(target, b"one")
+    write_private(target, b"two", sync_dir=False)
+    assert target.read_bytes() == b"two" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
 
 
 def test_audit_file_without_importing_logging(tmp_path: Path) -> None:

@@ -4,10 +4,10 @@
 
 See ``docs/ca.md`` for the design and ``ca/README.md`` for the root ceremony.
 
-The names below are imported on first use: ``vaultkit ca issue`` imports
-``vaultkit.ca.unlock`` to start the key's KDF *before* ``cryptography.x509`` and
-the rest of the CA load (see :mod:`vaultkit.ca.unlock`), and importing any
-submodule runs this file first.
+The names below are imported on first use: ``vaultkit ca`` commands start the
+intermediate key's KDF (:mod:`vaultkit.ca.pbes2`) before ``cryptography.x509`` and
+the rest of the CA load, and importing any submodule runs this file first.
+The kill switch and bulk renewal are :mod:`vaultkit.ca.rotation`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
-    from .authority import CertificateAuthority, Issued, fingerprint
+    from .authority import CertificateAuthority, Issued
+    from .certs import fingerprint
     from .home import CAHome
     from .inventory import CertRecord, Inventory
     from .keys import DEFAULT_KDF_ROUNDS, KEY_TYPES
@@ -37,7 +38,7 @@ _LAZY = {
     "Passphrases": "passphrase",
     "Profiles": "profiles",
     "StaticPassphrases": "passphrase",
-    "fingerprint": "authority",
+    "fingerprint": "certs",
 }
 
 

@@ -11,7 +11,13 @@ Every certificate gets (section numbers are RFC 5280):
   (an EC key cannot encipher; pkilint ``pkix.key_usage_value_prohibited_for_ec``);
 * BasicConstraints critical: pathlen 1 on the root, 0 on the intermediate, CA:FALSE
   on leaves (4.2.1.9), so a stolen leaf key cannot mint certificates;
-* NameConstraints, critical as 4.2.1.10 requires, on the intermediate when asked;
+* NameConstraints, critical as 4.2.1.10 requires, on the intermediate when asked; an
+  intermediate limited to DNS names also *excludes* all of IPv4 and IPv6 (RFC 5280
+  leaves a name type without permitted subtrees unconstrained; CA/B BR 7.1.2.5.2 excludes
+  IPs the same way), and issuance enforces that even for older intermediates;
+* on leaves, a subject CN only when it is one of the DNS SANs (the first), else an
+  empty subject with a critical SAN (4.2.1.6): OpenSSL matches a CN against DNS name
+  constraints when no DNS SAN is present, so a free-form CN could slip past them;
 * a CRL distribution point when one is configured (4.2.1.13).
 
 >>> from vaultkit.ca.keys import generate_private_key
@@ -35,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..errors import CAError, ConfigError
+from .certs import format_san
 from .keys import PrivateKey, PublicKey, check_public_key
 
 #: Leaves are valid from five minutes ago, so a peer whose clock lags a little accepts them.
@@ -47,6 +54,12 @@ EKU_OIDS = {
 
 # RFC 1035/1123 label: letters, digits, hyphen; not starting or ending with a hyphen.
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# RFC 3986 section 3.1 scheme, then only unreserved, reserved and '%' characters (2.2, 2.3):
+# no control characters, spaces, quotes, '<>', backslash or non-ASCII.
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*$")
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+#: What a DNS-only intermediate excludes: every IPv4 and IPv6 address.
+ALL_IPS = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
 
 
 def utcnow() -> dt.datetime:
@@ -120,23 +133,37 @@ def parse_san(text: str, *, allow_single_label: bool = False) -> x509.GeneralNam
         except ValueError as exc:
             raise ConfigError(f"{value!r} is not an IP address") from exc
     if kind == "URI":
-        parts = urlsplit(value)
-        # RFC 5280 4.2.1.6: a URI SAN must include a scheme and a host (authority).
-        if not parts.scheme or not parts.netloc or not value.isascii():
-            raise ConfigError(f"URI SAN {value!r} needs a scheme and an authority "
-                              "(for example spiffe://trust.domain/workload)")
-        return x509.UniformResourceIdentifier(value)
+        return x509.UniformResourceIdentifier(check_uri(value))
     raise ConfigError(f"unsupported SAN type {kind!r} (use DNS, IP or URI)")
 
 
-def format_san(name: x509.GeneralName) -> str:
-    if isinstance(name, x509.DNSName):
-        return f"DNS:{name.value}"
-    if isinstance(name, x509.IPAddress):
-        return f"IP:{name.value}"
-    if isinstance(name, x509.UniformResourceIdentifier):
-        return f"URI:{name.value}"
-    return str(name)
+def check_uri(value: str) -> str:
+    """A URI SAN: RFC 3986 syntax with a scheme and a host (RFC 5280 4.2.1.6).
+
+    Control characters (a NUL hides the rest of the name from C string code) and
+    anything outside RFC 3986's character set are refused, as is a bad ``%`` escape.
+    """
+    shown = value.encode("unicode_escape").decode("ascii")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ConfigError(f"URI SAN {shown!r} contains a control character")
+    if not _URI.match(value) or _BAD_PERCENT.search(value):
+        raise ConfigError(f"URI SAN {shown!r} is not a valid RFC 3986 URI (spaces, quotes, "
+                          "non-ASCII and other characters must be %-encoded)")
+    try:
+        host = urlsplit(value).hostname
+    except ValueError:
+        host = None
+    if not host:
+        raise ConfigError(f"URI SAN {shown!r} needs a scheme and an authority with a host "
+                          "(for example spiffe://trust.domain/workload)")
+    return value
+
+
+def check_common_name(common_name: str, sans: Sequence[x509.GeneralName]) -> str:
+    """A leaf's CN must be one of its DNS SANs (so name constraints cover it)."""
+    if not any(isinstance(s, x509.DNSName) and s.value == common_name for s in sans):
+        raise CAError(f"the common name {common_name!r} must be one of the DNS SANs")
+    return common_name
 
 
 def check_name_constraints(sans: Sequence[x509.GeneralName], issuer: x509.Certificate) -> None:
@@ -150,7 +177,14 @@ def check_name_constraints(sans: Sequence[x509.GeneralName], issuer: x509.Certif
         return
     permitted = list(nc.permitted_subtrees or ())
     excluded = list(nc.excluded_subtrees or ())
+    dns_only = (any(isinstance(p, x509.DNSName) for p in permitted)
+                and not any(isinstance(p, x509.IPAddress) for p in permitted))
     for san in sans:
+        if dns_only and isinstance(san, x509.IPAddress):
+            # What name_constraints() puts on new DNS-only intermediates, enforced for
+            # older ones too: an IP SAN would otherwise be unconstrained (4.2.1.10).
+            raise CAError(f"{format_san(san)} is excluded: the intermediate permits DNS names "
+                          "only (create it with --permit-ip to allow addresses)")
         same_type = [p for p in permitted if type(p) is type(san)]
         if any(_within(san, e) for e in excluded if type(e) is type(san)):
             raise CAError(f"{format_san(san)} is excluded by the intermediate's name constraints")
@@ -278,7 +312,10 @@ def check_csr(csr: x509.CertificateSigningRequest, *, allow_ca: bool = False) ->
 
 
 def name_constraints(dns: Iterable[str], ips: Iterable[str]) -> x509.NameConstraints | None:
-    """Permitted subtrees for DNS suffixes and IP CIDRs (None when both are empty)."""
+    """Permitted subtrees for DNS suffixes and IP CIDRs (None when both are empty).
+
+    DNS suffixes without any CIDR also exclude every IPv4 and IPv6 address.
+    """
     permitted: list[x509.GeneralName] = []
     for d in dns:
         # A DNS constraint "example.com" covers the host and every subdomain (4.2.1.10).
@@ -290,7 +327,10 @@ def name_constraints(dns: Iterable[str], ips: Iterable[str]) -> x509.NameConstra
             raise ConfigError(f"{cidr!r} is not a CIDR network (e.g. 10.0.0.0/8)") from exc
     if not permitted:
         return None
-    return x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=None)
+    excluded: list[x509.GeneralName] | None = None
+    if not any(isinstance(p, x509.IPAddress) for p in permitted):
+        excluded = [x509.IPAddress(net) for net in ALL_IPS]
+    return x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=excluded)
 
 
 def sign_intermediate(
@@ -334,7 +374,6 @@ def sign_intermediate(
 
 def issue_leaf(
     public_key: PublicKey,
-    common_name: str,
     sans: Sequence[x509.GeneralName],
     *,
     ekus: Sequence[str],
@@ -344,10 +383,21 @@ def issue_leaf(
     crl_url: str | None = None,
     now: dt.datetime | None = None,
     serial: int | None = None,
+    common_name: str | None = None,
 ) -> x509.Certificate:
-    """A leaf: CA:FALSE, KeyUsage digitalSignature (+keyEncipherment for RSA), EKU per profile."""
+    """A leaf: CA:FALSE, KeyUsage digitalSignature (+keyEncipherment for RSA), EKU per profile.
+
+    The subject is ``CN=<common_name>``, by default the first DNS SAN; with none
+    it is empty and the SAN extension critical (RFC 5280 4.2.1.6).
+    """
     if not sans:
         raise ConfigError("a leaf needs at least one SAN (--san DNS:..., IP:... or URI:...)")
+    if common_name is None:
+        # ub-common-name is 64: a longer DNS name stays in the SAN only.
+        common_name = next((s.value for s in sans
+                            if isinstance(s, x509.DNSName) and len(s.value) <= 64), None)
+    subject = (_name(check_common_name(common_name, sans)) if common_name is not None
+               else x509.Name([]))
     not_before, not_after = _validity(now, days, issuer.not_valid_after_utc)
     is_rsa = isinstance(public_key, rsa.RSAPublicKey)
     key_usage = x509.KeyUsage(digital_signature=True, content_commitment=False,
@@ -360,15 +410,16 @@ def issue_leaf(
         raise ConfigError(f"unknown EKU {exc.args[0]!r}") from None
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name)).issuer_name(issuer.subject)
+        .subject_name(subject).issuer_name(issuer.subject)
         .public_key(public_key)
         .serial_number(serial or random_serial())
         .not_valid_before(not_before).not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(key_usage, critical=True)
         .add_extension(eku, critical=False)
-        # Non-critical: the subject is not empty (4.2.1.6; pkilint flags a critical SAN here).
-        .add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+        # Critical only with an empty subject (4.2.1.6; pkilint flags a critical SAN
+        # next to a non-empty subject).
+        .add_extension(x509.SubjectAlternativeName(list(sans)), critical=not len(subject))
         .add_extension(_ski(public_key), critical=False)
         .add_extension(_aki(issuer), critical=False)
     )
@@ -380,12 +431,14 @@ def issue_leaf(
 __all__ = [
     "BACKDATE",
     "EKU_OIDS",
+    "ALL_IPS",
     "build_csr",
     "build_root",
+    "check_common_name",
     "check_csr",
     "check_dns_name",
     "check_name_constraints",
-    "format_san",
+    "check_uri",
     "issue_leaf",
     "name_constraints",
     "parse_san",

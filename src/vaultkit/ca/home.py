@@ -24,8 +24,11 @@ PosixPath('/tmp/pki/crl/intermediate.crl')
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..errors import ConfigError, InsecureFileError
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -34,8 +37,9 @@ if TYPE_CHECKING:
 class CAHome:
     """The paths of one CA home; immutable, equal when the directory is.
 
-    A plain class rather than a dataclass: ``vaultkit ca issue`` builds one before
-    its key's KDF starts, ahead of ``dataclasses``.
+    Directories: the home 0700 when vaultkit creates it, ``private/`` and ``retired/``
+    0700, ``crl/`` and ``issued/`` 0755, whatever the umask; a home others can write
+    to is refused (:meth:`check`).
     """
 
     __slots__ = ("_root_dir",)
@@ -121,14 +125,53 @@ class CAHome:
         return self.root_dir / ".lock"
 
     def ensure(self) -> None:
-        """Create the home (0700 when new) and ``private/`` (always 0700: it holds the key)."""
-        self.root_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.private_dir.mkdir(exist_ok=True, mode=0o700)
+        """Create the home (0700 when new), ``private/`` (always 0700: it holds the key) and
+        ``crl/`` (0755), with explicit modes whatever the umask; then :meth:`check` it."""
+        make_dir(self.root_dir, 0o700)
+        make_dir(self.private_dir, 0o700)
         self.private_dir.chmod(0o700)
-        self.crl_dir.mkdir(exist_ok=True)
+        make_dir(self.crl_dir, 0o755)
+        self.check()
+
+    def check(self) -> None:
+        """Refuse a home that others could write to, or a ``private/`` others can enter.
+
+        Whoever can write to the home can swap ``intermediate.pem`` or the inventory; the
+        same rule as for key files, with the ``chmod`` that fixes it.
+        """
+        rules = [(self.root_dir, 0o022, "go-w"), (self.private_dir, 0o077, "700"),
+                 (self.crl_dir, 0o022, "go-w"), (self.issued_dir, 0o022, "go-w"),
+                 (self.retired_dir, 0o077, "700")]
+        for path, forbidden, fix in rules:
+            try:
+                mode = stat.S_IMODE(path.stat().st_mode)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise ConfigError(f"cannot stat {path}: {exc.strerror}") from exc
+            if mode & forbidden:
+                what = "writable by group or others" if forbidden == 0o022 else (
+                    "open to group or others")
+                raise InsecureFileError(f"CA directory {path} has mode {mode:04o}; it must not "
+                                        f"be {what} (run: chmod {fix} {path})", source="ca",
+                                        reference=str(path))
 
 
-
+def make_dir(path: Path, mode: int) -> Path:
+    """``mkdir -p`` where every directory it creates gets ``mode`` exactly, whatever the umask
+    (``mkdir(mode=)`` is masked by it: under ``umask 000``, 0777). Existing ones are kept."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=mode)
+        except FileExistsError:
+            continue  # another process made it first: its mode is its business
+        directory.chmod(mode)
+    return path
 
 
 #: Written into a new CA home, and committed as ``ca/.gitignore``: keys, the inventory,
@@ -147,4 +190,4 @@ inventory.sqlite-*
 audit.jsonl
 .lock
 """
-__all__ = ["GITIGNORE", "CAHome"]
+__all__ = ["GITIGNORE", "CAHome", "make_dir"]

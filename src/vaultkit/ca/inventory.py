@@ -11,6 +11,14 @@ partial index over revoked rows only.
 Serials are stored as 40-digit lower-case hex (159 bits fit), so text order is
 numeric order and ``revoke SERIAL`` can match what ``openssl x509 -serial`` prints.
 
+Revocation through the issuer: a leaf whose intermediate is revoked keeps its own
+row as it was, but every read reports it ``revoked`` (reason ``cACompromise`` when
+the intermediate's key was compromised, else the intermediate's reason) with
+``revoked_via_issuer`` set, so ``ca list``, ``renew`` and ``revoke`` see what a
+verifier with both CRLs sees. A leaf that was renewed or re-issued is *superseded*
+(another row's ``renewed_from`` names it); :meth:`Inventory.current_leaves`
+leaves those out, which is what makes bulk renewal and the kill switch resumable.
+
 >>> inv = Inventory(":memory:")
 >>> inv.count()
 0
@@ -24,7 +32,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..errors import CAError, ConfigError
@@ -53,6 +61,10 @@ CREATE TABLE IF NOT EXISTS certs (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS certs_name ON certs (name);
 CREATE INDEX IF NOT EXISTS certs_not_after ON certs (not_after);
+CREATE INDEX IF NOT EXISTS certs_issuer ON certs (issuer_ski);
+-- The few CA rows: "is this leaf's issuer revoked?" on every read stays O(1) in leaves.
+CREATE INDEX IF NOT EXISTS certs_cas ON certs (status, ski) WHERE kind != 'leaf';
+CREATE INDEX IF NOT EXISTS certs_renewed_from ON certs (renewed_from) WHERE renewed_from IS NOT NULL;
 -- Covering index over revoked rows only: the CRL query never touches the table (a
 -- 100k-entry CRL reads in ~0.1 s instead of ~0.7 s with one B-tree lookup per row).
 CREATE INDEX IF NOT EXISTS certs_revoked ON certs (issuer_ski, status, not_after, revoked_at, reason)
@@ -112,6 +124,8 @@ class CertRecord:
     renewed_from: str | None
     issued_at: str
     pem: str
+    #: Revoked because its issuer is (the row itself is unchanged); not a column.
+    revoked_via_issuer: bool = False
 
     @property
     def serial_int(self) -> int:
@@ -129,7 +143,7 @@ class CertRecord:
         return data
 
 
-_COLUMNS = [f for f in CertRecord.__dataclass_fields__]
+_COLUMNS = [f for f in CertRecord.__dataclass_fields__ if f != "revoked_via_issuer"]
 
 
 class Inventory:
@@ -137,6 +151,16 @@ class Inventory:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        if self.path != ":memory:" and not os.path.exists(self.path):
+            # SQLite creates the file 0644 minus the umask (0666 under umask 000), and its
+            # -wal/-shm files take the database's mode: create it 0600 first.
+            try:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise CAError(f"cannot create the inventory: {exc.strerror}",
+                              reference=self.path) from exc
         try:
             self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self._db.execute("PRAGMA busy_timeout = 60000")
@@ -183,16 +207,21 @@ class Inventory:
 
     def add(self, record: CertRecord, *, action: str = "issue",
             details: dict[str, Any] | None = None) -> None:
-        row = asdict(record)
-        row["sans"] = json.dumps(list(record.sans))
+        self.add_many([(record, action, details or {})])
+
+    def add_many(self, rows: Sequence[tuple[CertRecord, str, dict[str, Any]]]) -> None:
+        """``(record, action, details)`` rows in one transaction (bulk issuance)."""
         placeholders = ",".join("?" for _ in _COLUMNS)
+        sql = f"INSERT INTO certs ({','.join(_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608
         try:
             with self.transaction() as db:
-                db.execute(f"INSERT INTO certs ({','.join(_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608 - fixed column names
-                           [row[c] for c in _COLUMNS])
-                self._event(db, action, record.name, record.serial, details)
+                for record, action, details in rows:
+                    row = asdict(record)
+                    row["sans"] = json.dumps(list(record.sans))
+                    db.execute(sql, [row[c] for c in _COLUMNS])
+                    self._event(db, action, record.name, record.serial, details)
         except sqlite3.IntegrityError as exc:
-            raise CAError("serial already in the inventory", reference=record.serial) from exc
+            raise CAError("serial already in the inventory") from exc
 
     def revoke(self, serials: Sequence[str], *, reason: str, when: dt.datetime) -> int:
         """Mark ``serials`` revoked in one transaction; returns how many changed."""
@@ -221,6 +250,10 @@ class Inventory:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM meta WHERE key=?", (key,))
+
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return str(row[0]) if row else None
@@ -237,6 +270,21 @@ class Inventory:
             values = dict(zip(_COLUMNS, row, strict=True))
             values["sans"] = tuple(json.loads(values["sans"]))
             out.append(CertRecord(**values))
+        return self._through_issuers(out)
+
+    def _through_issuers(self, records: list[CertRecord]) -> list[CertRecord]:
+        """Leaves of a revoked CA read as revoked (see the module docstring)."""
+        revoked_cas = {ski: (at, reason) for ski, at, reason in self._db.execute(
+            "SELECT ski, revoked_at, reason FROM certs WHERE kind!='leaf' AND status='revoked'")}
+        if not revoked_cas:
+            return records
+        out = []
+        for r in records:
+            if r.kind == "leaf" and r.status == "valid" and r.issuer_ski in revoked_cas:
+                at, reason = revoked_cas[r.issuer_ski]
+                r = replace(r, status="revoked", revoked_at=at, revoked_via_issuer=True,
+                            reason="cACompromise" if reason == "keyCompromise" else reason)
+            out.append(r)
         return out
 
     def get(self, serial: str) -> CertRecord | None:
@@ -248,13 +296,38 @@ class Inventory:
                 kind: str | None = None) -> list[CertRecord]:
         sql = f"SELECT {','.join(_COLUMNS)} FROM certs WHERE name=?"  # noqa: S608
         args: list[Any] = [name]
-        if status:
-            sql += " AND status=?"
-            args.append(status)
         if kind:
             sql += " AND kind=?"
             args.append(kind)
-        return self._records(sql + " ORDER BY issued_at DESC, serial", args)
+        found = self._records(sql + " ORDER BY issued_at DESC, serial", args)
+        return [r for r in found if not status or r.status == status]
+
+    def current_leaves(self, *, now: dt.datetime, issuer_ski: str | None = None,
+                       profile: str | None = None, expiring_before: dt.datetime | None = None,
+                       through_issuer: bool = True) -> list[CertRecord]:
+        """Valid, unexpired leaves that nothing has renewed or re-issued yet.
+
+        ``through_issuer=False`` keeps leaves whose issuer is revoked (the kill switch
+        re-issues exactly those).
+        """
+        sql = (f"SELECT {','.join(_COLUMNS)} FROM certs WHERE kind='leaf' "  # noqa: S608
+               "AND status='valid' AND not_after>? AND serial NOT IN "
+               "(SELECT renewed_from FROM certs WHERE renewed_from IS NOT NULL)")
+        args: list[Any] = [_iso(now)]
+        for column, value in (("issuer_ski", issuer_ski), ("profile", profile)):
+            if value is not None:
+                sql += f" AND {column}=?"
+                args.append(value)
+        if expiring_before is not None:
+            sql += " AND not_after<=?"
+            args.append(_iso(expiring_before))
+        found = self._records(sql + " ORDER BY name, serial", args)
+        return [r for r in found if r.status == "valid"] if through_issuer else found
+
+    def renewals_of(self, serial: str) -> list[CertRecord]:
+        """The certificates that renewed or re-issued ``serial``."""
+        return self._records(f"SELECT {','.join(_COLUMNS)} FROM certs "  # noqa: S608
+                             "WHERE renewed_from=? ORDER BY issued_at, serial", (serial,))
 
     def by_ski(self, ski: str) -> CertRecord | None:
         found = self._records(
@@ -270,7 +343,8 @@ class Inventory:
             now = now or dt.datetime.now(dt.timezone.utc)
             sql += " WHERE status='valid' AND not_after>=? AND not_after<=?"
             args = [_iso(now), _iso(now + expiring_within)]
-        return self._records(sql + " ORDER BY not_after, serial", args)
+        found = self._records(sql + " ORDER BY not_after, serial", args)
+        return found if expiring_within is None else [r for r in found if r.status == "valid"]
 
     def revoked_entries(self, issuer_ski: str, *, now: dt.datetime
                         ) -> list[tuple[int, dt.datetime, str | None]]:

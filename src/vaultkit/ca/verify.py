@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ..errors import CertificateRejectedError
 from . import builders
-
-if TYPE_CHECKING:
-    from .authority import CertificateAuthority
+from .certs import aki_hex, load_cert, sans_of, ski_hex
+from .home import CAHome
+from .inventory import Inventory
 
 _PURPOSE_EKU = {"server": ["serverAuth"], "client": ["clientAuth"],
                 "both": ["serverAuth", "clientAuth"]}
@@ -40,6 +40,13 @@ def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _check_crl(crl_path: Path, issuer: x509.Certificate, cert: x509.Certificate,
@@ -59,25 +66,27 @@ def _check_crl(crl_path: Path, issuer: x509.Certificate, cert: x509.Certificate,
                       "(run `vaultkit ca crl`)", path)
     entry = the_crl.get_revoked_certificate_by_serial_number(cert.serial_number)
     if entry is not None:
-        raise _reject(f"certificate {cert.serial_number:x} is revoked "
+        what = "certificate" if not _is_ca(cert) else (
+            f"its issuer {cert.subject.rfc4514_string()}")
+        raise _reject(f"{what} {cert.serial_number:x} is revoked "
                       f"(since {entry.revocation_date_utc:%Y-%m-%d})", path)
 
 
-def verify_certificate(ca: CertificateAuthority, path: Path, *, purpose: str | None = None,
-                       check_crl: bool = True, now: dt.datetime | None = None) -> dict[str, Any]:
+def verify_certificate(home: CAHome, inventory: Inventory, path: Path, *,
+                       purpose: str | None = None, check_crl: bool = True,
+                       now: dt.datetime | None = None) -> dict[str, Any]:
     """Verify the first certificate in ``path`` against the CA home; return a report."""
-    from .authority import aki_hex, load_cert, ski_hex
-
     now = now or builders.utcnow()
     leaf = load_cert(path, "certificate")
-    root = ca.root_cert()
+    root = load_cert(home.root_cert, "root certificate")
+    current = _current(home)
     aki = aki_hex(leaf)
     if aki == ski_hex(root):
         issuer = root
-    elif ca.home.intermediate_cert.exists() and aki == ski_hex(ca.intermediate_cert()):
-        issuer = ca.intermediate_cert()
+    elif current is not None and aki == ski_hex(current):
+        issuer = current
     else:
-        record = ca.inventory.by_ski(aki)
+        record = inventory.by_ski(aki)
         if record is None:
             raise _reject("not issued by this CA (unknown authority key identifier)", path)
         issuer = x509.load_pem_x509_certificate(record.pem.encode())
@@ -109,13 +118,14 @@ def verify_certificate(ca: CertificateAuthority, path: Path, *, purpose: str | N
             raise _reject(f"wrong purpose: the certificate lacks EKU {', '.join(missing)}", path)
     crl_checked = []
     if check_crl:
+        # The root CRL lists revoked intermediates (or the leaf itself if the root issued it):
+        # checked first, so a leaf of a revoked intermediate is reported as such.
+        _check_crl(home.root_crl, root, chain[-1], now, path)
         if issuer is not root:
-            current = ski_hex(issuer) == _current_ski(ca)
-            crl_path = ca.home.intermediate_crl if current else _retired_crl(ca, issuer)
+            crl_path = (home.intermediate_crl if issuer is current
+                        else home.retired_dir / f"{issuer.serial_number:040x}" / "intermediate.crl")
             _check_crl(crl_path, issuer, leaf, now, path)
             crl_checked.append("intermediate")
-        # The root CRL lists revoked intermediates (or the leaf itself if the root issued it).
-        _check_crl(ca.home.root_crl, root, chain[-1], now, path)
         crl_checked.append("root")
     path_checked = _policy_check(leaf, chain[1:], root, purpose, path, now)
     return {
@@ -131,16 +141,10 @@ def verify_certificate(ca: CertificateAuthority, path: Path, *, purpose: str | N
     }
 
 
-def _current_ski(ca: CertificateAuthority) -> str | None:
-    from .authority import ski_hex
-
-    if not ca.home.intermediate_cert.exists():
+def _current(home: CAHome) -> x509.Certificate | None:
+    if not home.intermediate_cert.exists():
         return None
-    return ski_hex(ca.intermediate_cert())
-
-
-def _retired_crl(ca: CertificateAuthority, issuer: x509.Certificate) -> Path:
-    return ca.home.retired_dir / f"{issuer.serial_number:040x}" / "intermediate.crl"
+    return load_cert(home.intermediate_cert, "intermediate certificate")
 
 
 def _policy_check(leaf: x509.Certificate, intermediates: list[x509.Certificate],
@@ -158,21 +162,13 @@ def _policy_check(leaf: x509.Certificate, intermediates: list[x509.Certificate],
         if purpose in ("client", "both"):
             builder.build_client_verifier().verify(leaf, intermediates)
         if purpose in ("server", "both"):
-            names = builders_sans(leaf)
+            names = [s for s in sans_of(leaf) if isinstance(s, (x509.DNSName, x509.IPAddress))]
             if not names:
                 raise _reject("a server certificate needs a DNS or IP SAN", path)
             builder.build_server_verifier(names[0]).verify(leaf, intermediates)
     except v.VerificationError as exc:
         raise _reject(f"path validation failed: {exc}", path) from exc
     return "ok" if purpose else "skipped (no purpose given)"
-
-
-def builders_sans(leaf: x509.Certificate) -> list[x509.DNSName | x509.IPAddress]:
-    try:
-        sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return [s for s in sans if isinstance(s, (x509.DNSName, x509.IPAddress))]
 
 
 __all__ = ["verify_certificate"]
