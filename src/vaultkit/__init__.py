@@ -1,6 +1,6 @@
 """vaultkit: secrets at boot, field encryption, an offline mTLS CA and expiring encrypted exports.
 
-``import vaultkit`` is cheap: boto3, hvac, pyzipper and SQLAlchemy are imported
+``import vaultkit`` is cheap: boto3, urllib3, pyzipper and SQLAlchemy are imported
 only where they are used, and :class:`Config` and the key-provider names below load
 on first use (``vaultkit ca issue`` starts its key's KDF before they are needed).
 """
@@ -59,7 +59,7 @@ def load_secrets(spec: Any = None, **kwargs: Any) -> LoadedSecrets:
     >>> secrets = vaultkit.load_secrets({"DB_PASSWORD": "vault://kv/app#db"})  # doctest: +SKIP
     >>> secrets["DB_PASSWORD"].reveal()                                         # doctest: +SKIP
 
-    A thin wrapper so that ``import vaultkit`` does not import the loader (or hvac/boto3).
+    A thin wrapper so that ``import vaultkit`` does not import the loader (or urllib3/boto3).
     """
     from .secrets.loader import load_secrets as _load_secrets
 

@@ -1,7 +1,7 @@
 """vaultkit's exception hierarchy.
 
 Every error vaultkit raises on purpose is a :class:`VaultkitError`. Backend
-modules convert SDK exceptions (botocore, hvac, requests, OSError) into these
+modules convert SDK exceptions (botocore, urllib3, OSError) into these
 classes with ``raise ... from``, so callers never need to import an SDK to
 catch a failure.
 
@@ -23,8 +23,10 @@ catch a failure.
     │   ├── DecryptionError            one fixed message, whatever the cause
     │   ├── KeyProviderError           a key-encryption key could not wrap/unwrap
     │   └── KeysetError                a keyset change is refused (retire primary, key in use)
+    │       └── KeysetConflictError    a keyset write lost a check-and-set race
     ├── CAError                        the certificate authority refused an operation
     │   ├── CAKeyError                 a CA key cannot be decrypted, or does not match its cert
+    │   │                              (also a CryptoError: exit 5)
     │   └── CertificateRejectedError   ``vaultkit ca verify``: chain, CRL or purpose check failed
     ├── ArchiveError                   an archive could not be built or read
     │   ├── UnsafeEntryNameError       an entry name could escape the extraction folder
@@ -189,6 +191,11 @@ class KeysetError(CryptoError):
     promoting a retired key, asking for a key the keyset does not hold."""
 
 
+class KeysetConflictError(KeysetError):
+    """A keyset write lost a check-and-set race: the stored keyset changed since it was
+    read (or already exists, for a create). Load it again and redo the change."""
+
+
 # --- end fields ------------------------------------------------------------------------
 
 
@@ -197,9 +204,12 @@ class CAError(VaultkitError):
 
 
 # --- CA (issue 5) ---------------------------------------------------------------------
-class CAKeyError(CAError):
+class CAKeyError(CAError, CryptoError):
     """A CA key file cannot be decrypted (wrong passphrase or modified file) or does not
-    match its certificate. The message never says which of the two, nor holds key bytes."""
+    match its certificate. The message never says which of the two, nor holds key bytes.
+    Also a :class:`CryptoError`, so the CLI exits 5 (cryptographic failure)."""
+
+    category = "ca"
 
 
 class CertificateRejectedError(CAError):
@@ -283,6 +293,7 @@ __all__ = [
     "InsecureFileError",
     "InvalidReferenceError",
     "KeyProviderError",
+    "KeysetConflictError",
     "KeysetError",
     "NotFoundError",
     "ObjectExpiredError",

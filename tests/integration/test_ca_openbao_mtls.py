@@ -127,7 +127,7 @@ def test_vaultkit_vault_client_with_client_cert(bao: TlsBao) -> None:
     assert client.read("kv/data/app")["data"]["data"] == {"k": "v"}  # type: ignore[index]
 
 
-def test_multiplexed_batch_reads_over_mtls(bao: TlsBao) -> None:
+def test_batch_reads_over_mtls(bao: TlsBao) -> None:
     """read_many's non-blocking TLS path (handshakes included) against Go's TLS stack."""
     from vaultkit.backends.vault import VaultClient
     from vaultkit.config import VaultSettings
@@ -145,7 +145,7 @@ def test_multiplexed_batch_reads_over_mtls(bao: TlsBao) -> None:
     assert isinstance(results[12], NotFoundError)
 
 
-def test_multiplexed_batch_without_client_cert_is_a_vaultkit_error(bao: TlsBao) -> None:
+def test_batch_read_without_client_cert_is_a_vaultkit_error(bao: TlsBao) -> None:
     from vaultkit.backends.vault import VaultClient
     from vaultkit.config import VaultSettings
     from vaultkit.errors import TLSError, UnavailableError, VaultkitError

@@ -149,7 +149,7 @@ class KillLeaderAfterFirstRead(VaultKVSource):
 
     def execute(self, call: Call, deadline: Deadline) -> CallResult:
         if self.killed_at is None and len(call.units) > 1:
-            # The boot's reads are one multiplexed batch: read one, then kill the leader,
+            # The boot's reads are one parallel batch: read one, then kill the leader,
             # so the batch (and its retried follow-ups) meets the dead node.
             super().execute(Call("vault", "GET", call.units[:1]), deadline)
             self._kill()

@@ -1,4 +1,4 @@
-"""Every botocore, hvac and requests exception class maps into vaultkit's hierarchy.
+"""Every botocore and urllib3 exception class maps into vaultkit's hierarchy.
 
 The classes are enumerated from the installed SDKs, so a new SDK release that
 adds an exception class shows up here rather than escaping to a caller.
@@ -11,9 +11,8 @@ from types import ModuleType
 from typing import Any
 
 import botocore.exceptions as bex
-import hvac.exceptions as hx
 import pytest
-import requests.exceptions as rx
+import urllib3.exceptions as ux
 
 from vaultkit.backends import aws, vault
 from vaultkit.errors import (
@@ -44,16 +43,12 @@ def _instance(cls: type[BaseException]) -> BaseException:
     if issubclass(cls, bex.ClientError):
         exc.response = {"Error": {"Code": "Whatever", "Message": "m"},  # type: ignore[attr-defined]
                         "ResponseMetadata": {"HTTPStatusCode": 400}}
-    if issubclass(cls, hx.VaultError):
-        exc.errors = ["boom"]  # type: ignore[attr-defined]
-        exc.method = exc.url = exc.text = exc.json = None  # type: ignore[attr-defined]
     return exc
 
 
 BOTO = _classes(bex, Exception)
 BOTO = [c for c in BOTO if issubclass(c, (bex.BotoCoreError, bex.ClientError))]
-HVAC = _classes(hx, hx.VaultError)
-REQUESTS = _classes(rx, rx.RequestException)
+URLLIB3 = _classes(ux, ux.HTTPError)
 
 
 @pytest.mark.parametrize("cls", BOTO, ids=lambda c: c.__name__)
@@ -63,33 +58,36 @@ def test_every_botocore_exception_is_mapped(cls: type[BaseException]) -> None:
     assert mapped.source == "aws" and mapped.reference == "ref"
 
 
-@pytest.mark.parametrize("cls", HVAC + REQUESTS, ids=lambda c: c.__name__)
-def test_every_hvac_and_requests_exception_is_mapped(cls: type[BaseException]) -> None:
+@pytest.mark.parametrize("cls", URLLIB3, ids=lambda c: c.__name__)
+def test_every_urllib3_exception_is_mapped(cls: type[BaseException]) -> None:
     mapped = vault.map_exception(_instance(cls), source="vault", reference="ref")
     assert isinstance(mapped, VaultkitError)
+    assert mapped.source == "vault" and mapped.reference == "ref"
 
 
 def test_the_enumeration_found_the_sdks_classes() -> None:
-    assert len(BOTO) > 50 and len(HVAC) >= 13 and len(REQUESTS) >= 15
+    assert len(BOTO) > 50 and len(URLLIB3) >= 20
 
 
-@pytest.mark.parametrize("cls, expected", [
-    (hx.InvalidPath, NotFoundError),
-    (hx.Forbidden, AccessDeniedError),
-    (hx.Unauthorized, AuthenticationError),
-    (hx.VaultDown, UnavailableError),
-    (hx.RateLimitExceeded, UnavailableError),
-    (hx.InternalServerError, UnavailableError),
-    (hx.InvalidRequest, ConfigError),
-    (rx.ConnectionError, UnavailableError),
-    (rx.ConnectTimeout, DeadlineExceededError),
-    (rx.ReadTimeout, DeadlineExceededError),
-    (rx.SSLError, TLSError),
-    (rx.MissingSchema, ConfigError),
+def socket_error() -> OSError:
+    import socket
+
+    return socket.gaierror(-2, "Name or service not known")
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (ux.NewConnectionError(None, "refused"), UnavailableError),  # a ConnectTimeoutError subclass
+    (ux.NameResolutionError("vault.invalid", None, socket_error()), UnavailableError),
+    (ux.ConnectTimeoutError(None, "timed out"), DeadlineExceededError),
+    (ux.ReadTimeoutError(None, "/v1/x", "timed out"), DeadlineExceededError),
+    (ux.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+     UnavailableError),
+    (ux.SSLError("certificate verify failed"), TLSError),
+    (ux.ProxyError("refused", OSError("x")), UnavailableError),
+    (ux.LocationParseError("http://[x"), ConfigError),
 ])
-def test_vault_categories(cls: type[BaseException], expected: type[VaultkitError]) -> None:
-    mapped = vault.map_exception(_instance(cls))
-    assert type(mapped) is expected
+def test_vault_categories(exc: BaseException, expected: type[VaultkitError]) -> None:
+    assert type(vault.map_exception(exc)) is expected
 
 
 @pytest.mark.parametrize("code, status, expected, retryable", [
@@ -130,10 +128,11 @@ def test_context_manager_chains_the_cause() -> None:
         with aws.aws_errors("aws", reference="r"):
             raise bex.EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
     assert isinstance(info.value.__cause__, bex.EndpointConnectionError)
-    with pytest.raises(NotFoundError) as vinfo:
+    with pytest.raises(UnavailableError) as vinfo:
         with vault.vault_errors("vault", reference="kv/x"):
-            raise hx.InvalidPath("nope", errors=["nope"])
-    assert isinstance(vinfo.value.__cause__, hx.InvalidPath)
+            raise ConnectionRefusedError(111, "refused")
+    assert isinstance(vinfo.value.__cause__, ConnectionRefusedError)
+    assert vinfo.value.reference == "kv/x"
 
 
 def test_unrelated_exceptions_pass_through() -> None:
@@ -143,7 +142,7 @@ def test_unrelated_exceptions_pass_through() -> None:
     assert vault.map_exception(KeyError("x")) is None
 
 
-# vaultkit's own Vault transport (sockets + ssl) raises these; each must map too.
+# What urllib3's connections (sockets + ssl) raise underneath; each must map too.
 def _transport_exceptions() -> list[BaseException]:
     import socket
     import ssl
@@ -164,7 +163,7 @@ def test_every_transport_exception_is_mapped(exc: BaseException) -> None:
 
 
 @pytest.mark.parametrize("exc, expected", [
-    (vault.VaultProtocolError("x"), UnavailableError),
+    (vault.VaultProtocolError("x"), vault.VaultProtocolError),
     (ConnectionRefusedError(111, "refused"), UnavailableError),
     (TimeoutError("timed out"), DeadlineExceededError),
     (vault.VaultHTTPError(403, ["permission denied"]), AccessDeniedError),
@@ -174,10 +173,17 @@ def test_transport_categories(exc: BaseException, expected: type[VaultkitError])
     assert type(vault.map_exception(exc)) is expected
 
 
-def test_tls_failures_are_tls_errors() -> None:
+def test_tls_failures_are_tls_errors_naming_the_setting_that_fixes_them() -> None:
     import ssl
 
-    assert type(vault.map_exception(ssl.SSLCertVerificationError(1, "x"))) is TLSError
+    err = vault.map_exception(ssl.SSLCertVerificationError(1, "certificate verify failed"))
+    assert type(err) is TLSError and "VAULT_CACERT" in str(err)
+    err = vault.map_exception(ux.SSLError(ssl.SSLCertVerificationError(
+        1, "Hostname mismatch, certificate is not valid for 'x'")))
+    assert type(err) is TLSError and "TLS_SERVER_NAME" in str(err)
+    err = vault.map_exception(ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED]"
+                                              " tlsv13 alert certificate required"))
+    assert type(err) is TLSError and "CLIENT_CERT" in str(err)
 
 
 def test_local_file_errors_are_not_called_network_errors() -> None:

@@ -1,23 +1,26 @@
-"""VaultClient's own HTTP/1.1 transport, against scripted loopback servers (no OpenBao needed).
+"""VaultClient against its in-memory transport twin (no sockets): what goes out, what comes back.
 
-The real-server behaviour (KV, auth, mTLS, fail-over) is covered by the integration
-tests; here each wire-level case is pinned: body framing, keep-alive reuse, stale
-connections, redirects, proxies, header injection, and the status -> error mapping.
+The wire itself (framing, keep-alive, deadlines, hostile peers) is tested against
+sockets in tests/integration/test_vault_hostile.py; OpenBao in the other integration tests.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from vaultkit.backends.vault import VaultClient, VaultHTTPError, VaultProtocolError, map_exception
+from vaultkit.backends.vault import (
+    MockTransport,
+    Request,
+    Response,
+    VaultClient,
+    VaultHTTPError,
+    json_response,
+    map_exception,
+)
 from vaultkit.config import VaultSettings
 from vaultkit.errors import (
     AccessDeniedError,
@@ -29,197 +32,44 @@ from vaultkit.errors import (
     UnavailableError,
 )
 
-
-@dataclass
-class Seen:
-    method: str
-    target: str
-    headers: dict[str, str]
-    body: bytes
+A, B = "http://vault-a:8200", "http://vault-b:8200"
 
 
-Handler = Callable[[Seen], bytes | None]
+def client(handler: Callable[[Request], Response], *addrs: str, **kw: Any
+           ) -> tuple[VaultClient, MockTransport]:
+    kw.setdefault("token", "tok-123")
+    transport = MockTransport(handler)
+    return VaultClient(VaultSettings(addr=addrs or (A,), **kw), transport=transport), transport
 
 
-@dataclass
-class FakeServer:
-    """Answers each request with ``handler(seen)`` raw bytes (``None``: close without answering)."""
-
-    handler: Handler
-    sock: socket.socket = field(default_factory=socket.socket)
-    seen: list[Seen] = field(default_factory=list)
-    connections: int = 0
-
-    def __post_init__(self) -> None:
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def addr(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        rfile = conn.makefile("rb")
-        try:
-            while line := rfile.readline():
-                method, target, _ = line.decode().split(" ", 2)
-                headers: dict[str, str] = {}
-                while (h := rfile.readline()) not in (b"\r\n", b""):
-                    k, _, v = h.decode().partition(":")
-                    headers[k.strip().lower()] = v.strip()
-                body = rfile.read(int(headers.get("content-length", "0")))
-                seen = Seen(method, target, headers, body)
-                self.seen.append(seen)
-                answer = self.handler(seen)
-                if answer is None:
-                    break
-                conn.sendall(answer)
-                if b"Connection: close" in answer.split(b"\r\n\r\n", 1)[0]:
-                    break
-        except OSError:
-            pass
-        finally:
-            rfile.close()
-            conn.close()
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def response(status: int = 200, body: bytes | Mapping[str, Any] = b"{}", *,
-             headers: str = "", chunked: bool = False) -> bytes:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    head = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{headers}"
-    if chunked:
-        chunks = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + 7]), data[i:i + 7])
-                          for i in range(0, len(data), 7))
-        return (head + "Transfer-Encoding: chunked\r\n\r\n").encode() + chunks + b"0\r\n\r\n"
-    return (head + f"Content-Length: {len(data)}\r\n\r\n").encode() + data
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Handler], FakeServer]]:
-    servers: list[FakeServer] = []
-
-    def make(handler: Handler) -> FakeServer:
-        servers.append(FakeServer(handler))
-        return servers[-1]
-
-    yield make
-    for s in servers:
-        s.close()
-
-
-def client(*addrs: str, **kw: object) -> VaultClient:
-    settings = VaultSettings(addr=addrs, token=str(kw.pop("token", "tok-123")),
-                             **kw)  # type: ignore[arg-type]
-    return VaultClient(settings)
-
-
-def test_reads_json_and_sends_vault_headers(serve: Callable[[Handler], FakeServer]) -> None:
-    srv = serve(lambda s: response(body={"data": {"k": "v"}}))
-    vc = client(srv.addr, namespace="team-a")
+def test_reads_json_and_sends_vault_headers() -> None:
+    vc, t = client(lambda r: json_response(200, {"data": {"k": "v"}}), namespace="team-a")
     assert vc.read("kv/data/my app", params={"version": "2"}) == {"data": {"k": "v"}}
-    seen = srv.seen[0]
-    assert (seen.method, seen.target) == ("GET", "/v1/kv/data/my%20app?version=2")
-    assert seen.headers["x-vault-token"] == "tok-123"
-    assert seen.headers["x-vault-namespace"] == "team-a"
-    assert seen.headers["x-vault-request"] == "true"
+    sent = t.requests[0]
+    assert (sent.method, sent.url) == ("GET", f"{A}/v1/kv/data/my%20app?version=2")
+    assert sent.headers["X-Vault-Token"] == "tok-123"
+    assert sent.headers["X-Vault-Namespace"] == "team-a"
+    assert sent.headers["X-Vault-Request"] == "true"
 
 
-def test_post_sends_a_json_body(serve: Callable[[Handler], FakeServer]) -> None:
-    srv = serve(lambda s: response(204, b""))
-    assert client(srv.addr).write("transit/encrypt/k", {"plaintext": "eA=="}) == {}
-    seen = srv.seen[0]
-    assert seen.method == "POST" and json.loads(seen.body) == {"plaintext": "eA=="}
-    assert seen.headers["content-type"] == "application/json"
+def test_post_sends_a_json_body_and_204_is_empty() -> None:
+    vc, t = client(lambda r: Response(204))
+    assert vc.write("transit/encrypt/k", {"plaintext": "eA=="}) == {}
+    assert t.requests[0].method == "POST" and json.loads(t.requests[0].body or b"") == {
+        "plaintext": "eA=="}
+    assert t.requests[0].headers["Content-Type"] == "application/json"
 
 
-def test_chunked_bodies_are_reassembled(serve: Callable[[Handler], FakeServer]) -> None:
-    doc = {"data": {"keys": [f"key-{i}" for i in range(50)]}}
-    srv = serve(lambda s: response(body=doc, chunked=True))
-    vc = client(srv.addr)
-    assert vc.read("kv/metadata") == doc
-    assert vc.read("kv/metadata") == doc  # the connection is still in step after a chunked body
-    assert srv.connections == 1
+def test_an_address_path_prefix_is_kept() -> None:
+    vc, t = client(lambda r: json_response(), "https://proxy.example/vault/")
+    vc.read("kv/x")
+    assert t.requests[0].url == "https://proxy.example/vault/v1/kv/x"
 
 
-def test_keep_alive_reuses_one_connection(serve: Callable[[Handler], FakeServer]) -> None:
-    srv = serve(lambda s: response())
-    vc = client(srv.addr)
-    for _ in range(5):
-        vc.read("kv/x")
-    assert srv.connections == 1
-
-
-def test_connection_close_is_honoured(serve: Callable[[Handler], FakeServer]) -> None:
-    srv = serve(lambda s: response(headers="Connection: close\r\n"))
-    vc = client(srv.addr)
-    for _ in range(3):
-        vc.read("kv/x")
-    assert srv.connections == 3
-
-
-def test_a_connection_closed_while_idle_is_replaced(serve: Callable[[Handler], FakeServer]
-                                                     ) -> None:
-    count = {"n": 0}
-
-    def handler(seen: Seen) -> bytes | None:
-        count["n"] += 1
-        return response() if count["n"] % 2 else None  # every other request: hang up
-
-    srv = serve(handler)
-    vc = client(srv.addr)
-    vc.read("kv/a")
-    vc.read("kv/b")  # the reused connection is closed without an answer: retried once
-    assert [s.target for s in srv.seen] == ["/v1/kv/a", "/v1/kv/b", "/v1/kv/b"]
-
-
-def test_a_write_is_not_repeated_after_a_hang_up(serve: Callable[[Handler], FakeServer]) -> None:
-    srv = serve(lambda s: response() if s.method == "GET" else None)
-    vc = client(srv.addr)
-    vc.read("kv/a")
-    with pytest.raises(UnavailableError) as info:
-        vc.write("kv/b", {"x": "1"})
-    assert isinstance(info.value.__cause__, VaultProtocolError)
-    assert [s.method for s in srv.seen] == ["GET", "POST"]
-
-
-def test_standby_redirect_is_followed_with_method_and_body(
-        serve: Callable[[Handler], FakeServer]) -> None:
-    active = serve(lambda s: response(body={"ok": True}))
-    standby = serve(lambda s: response(
-        307, b"", headers=f"Location: {active.addr}{s.target}\r\n"))
-    assert client(standby.addr).write("sys/leases/renew", {"lease_id": "l1"}) == {"ok": True}
-    assert active.seen[0].method == "POST"
-    assert json.loads(active.seen[0].body) == {"lease_id": "l1"}
-
-
-def test_fail_over_to_the_next_address(serve: Callable[[Handler], FakeServer]) -> None:
-    dead = socket.socket()
-    dead.bind(("127.0.0.1", 0))
-    port = dead.getsockname()[1]
-    dead.close()  # nothing listens there: connection refused
-    srv = serve(lambda s: response(body={"data": {}}))
-    vc = client(f"http://127.0.0.1:{port}", srv.addr)
-    assert vc.read("kv/x") == {"data": {}}
-    assert vc.address == srv.addr
-
-
-def test_sealed_everywhere_is_unavailable(serve: Callable[[Handler], FakeServer]) -> None:
-    sealed = serve(lambda s: response(503, {"errors": ["Vault is sealed"]}))
-    with pytest.raises(UnavailableError, match="Vault is sealed"):
-        client(sealed.addr).read("kv/x")
+def test_list_returns_key_names() -> None:
+    vc, t = client(lambda r: json_response(200, {"data": {"keys": ["db", "tls/"]}}))
+    assert vc.list("kv/metadata/app") == ["db", "tls/"]
+    assert t.requests[0].url.endswith("/v1/kv/metadata/app?list=true")
 
 
 @pytest.mark.parametrize("status, errors, expected", [
@@ -238,13 +88,13 @@ def test_sealed_everywhere_is_unavailable(serve: Callable[[Handler], FakeServer]
     (599, [], UnavailableError),
     (418, [], BackendError),
 ])
-def test_status_mapping(serve: Callable[[Handler], FakeServer], status: int, errors: list[str],
-                        expected: type[Exception]) -> None:
-    srv = serve(lambda s: response(status, {"errors": errors}))
+def test_status_mapping(status: int, errors: list[str], expected: type[Exception]) -> None:
+    vc, _ = client(lambda r: json_response(status, {"errors": errors}))
     with pytest.raises(expected) as info:
-        client(srv.addr).read("kv/x")
+        vc.read("kv/x")
     assert isinstance(info.value.__cause__, VaultHTTPError)
     assert getattr(info.value, "status", None) == status
+    assert getattr(info.value, "reference", None) == "kv/x"
     for e in errors:
         assert e in str(info.value)
 
@@ -254,235 +104,187 @@ def test_501_is_not_retried() -> None:
     assert isinstance(err, UnavailableError) and err.retryable is False
 
 
-def test_a_non_json_answer_is_not_quoted(serve: Callable[[Handler], FakeServer]) -> None:
-    srv = serve(lambda s: response(200, b"<html>secret-looking-page</html>"))
+def test_fail_over_to_the_next_address_and_stay_there() -> None:
+    def handler(r: Request) -> Response:
+        if r.url.startswith(A):
+            raise UnavailableError("refused", source="vault")
+        return json_response(200, {"at": "b"})
+
+    vc, t = client(handler, A, B)
+    assert vc.read("kv/x") == {"at": "b"} and vc.address == B
+    vc.read("kv/y")
+    assert [r.url.split("/v1/")[0] for r in t.requests] == [A, B, B]
+
+
+def test_sealed_everywhere_is_unavailable() -> None:
+    vc, t = client(lambda r: json_response(503, {"errors": ["Vault is sealed"]}), A, B)
+    with pytest.raises(UnavailableError, match="Vault is sealed"):
+        vc.read("kv/x")
+    assert len(t.requests) == 2
+
+
+def test_a_deadline_does_not_fail_over() -> None:
+    def handler(r: Request) -> Response:
+        raise DeadlineExceededError("too slow", source="vault")
+
+    vc, t = client(handler, A, B)
+    with pytest.raises(DeadlineExceededError):
+        vc.read("kv/x")
+    assert len(t.requests) == 1
+
+
+def test_a_standby_redirect_keeps_method_body_and_token() -> None:
+    def handler(r: Request) -> Response:
+        if r.url.startswith(A):
+            return Response(307, {"location": f"{B}/v1/sys/leases/renew"})
+        return json_response(200, {"ok": True})
+
+    vc, t = client(handler)
+    assert vc.write("sys/leases/renew", {"lease_id": "l1"}) == {"ok": True}
+    second = t.requests[1]
+    assert second.url == f"{B}/v1/sys/leases/renew" and second.method == "POST"
+    assert json.loads(second.body or b"") == {"lease_id": "l1"}
+    assert second.headers["X-Vault-Token"] == "tok-123"
+
+
+@pytest.mark.parametrize("start, location, match", [
+    ("https://vault-a:8200", "http://vault-b:8200/v1/kv/x", "cleartext"),
+    (A, "ftp://vault-b/v1/kv/x", "not an http or https"),
+    (A, "", "without a Location"),
+])
+def test_refused_redirects_send_nothing_further(start: str, location: str, match: str) -> None:
+    vc, t = client(lambda r: Response(302, {"location": location} if location else {}), start)
+    with pytest.raises(BackendError, match=match) as info:
+        vc.read("kv/x")
+    assert len(t.requests) == 1
+    assert start in str(info.value)
+
+
+def test_only_one_redirect_is_followed() -> None:
+    vc, t = client(lambda r: Response(307, {"location": "/v1/kv/x"}))
+    with pytest.raises(BackendError, match="only one redirect"):
+        vc.read("kv/x")
+    assert len(t.requests) == 2
+
+
+def test_non_json_bodies_are_not_quoted() -> None:
+    vc, _ = client(lambda r: Response(200, {}, b"<html>secret-looking-page</html>"))
     with pytest.raises(BackendError) as info:
-        client(srv.addr).read("kv/x")
+        vc.read("kv/x")
     assert "secret-looking-page" not in str(info.value)
 
 
-@pytest.mark.parametrize("raw", [
-    b"NOT HTTP\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 50\r\n\r\n{\"short\": 1}",
-    b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-    b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
-])
-def test_malformed_answers_are_unavailable(serve: Callable[[Handler], FakeServer], raw: bytes
-                                           ) -> None:
-    srv = serve(lambda s: raw)
-    with pytest.raises(UnavailableError) as info:
-        client(srv.addr).read("kv/x")
-    assert isinstance(info.value.__cause__, VaultProtocolError)
-    srv.close()
+@pytest.mark.parametrize("token", ["tok\r\nX-Evil: 1", "tök", "a b", "\x00"])
+def test_a_token_that_cannot_go_in_a_header(token: str) -> None:
+    vc, t = client(lambda r: json_response(), token=token)
+    with pytest.raises(ConfigError) as info:
+        vc.read("kv/x")
+    assert token not in str(info.value) and token not in repr(info.value)
+    assert t.requests == []
 
 
-def test_a_slow_server_hits_the_timeout(serve: Callable[[Handler], FakeServer]) -> None:
-    def slow(seen: Seen) -> bytes:
-        time.sleep(1.0)
-        return response()
-
-    srv = serve(slow)
-    started = time.monotonic()
-    with pytest.raises(DeadlineExceededError):
-        client(srv.addr).read("kv/x", timeout=0.2)
-    assert time.monotonic() - started < 0.9
+def test_vault_error_text_is_cleaned_and_the_token_cut_out() -> None:
+    echo = "denied \x1b[2J for tok-123\nline two" + "x" * 500
+    vc, _ = client(lambda r: json_response(403, {"errors": [echo]}))
+    with pytest.raises(AccessDeniedError) as info:
+        vc.read("kv/x")
+    msg = info.value.message
+    assert "tok-123" not in msg and "\x1b" not in msg and "\n" not in msg and len(msg) < 300
 
 
-def test_a_line_break_in_the_token_cannot_inject_headers(
-        serve: Callable[[Handler], FakeServer]) -> None:
-    srv = serve(lambda s: response())
-    with pytest.raises(ConfigError, match="line break"):
-        client(srv.addr, token="tok\r\nX-Evil: 1").read("kv/x")
-    assert srv.seen == []
+def test_an_interim_status_as_final_answer_is_an_error() -> None:
+    vc, _ = client(lambda r: Response(103, {}, b""))
+    with pytest.raises(BackendError, match="interim"):
+        vc.read("kv/x")
 
 
-def test_an_invalid_address_is_a_config_error() -> None:
-    with pytest.raises(ConfigError):
-        client("ftp://vault.example").read("kv/x")
+# --- read_many ----------------------------------------------------------------------------
 
-
-def test_http_proxy_from_the_environment(serve: Callable[[Handler], FakeServer],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    proxy = serve(lambda s: response(body={"via": "proxy"}))
-    monkeypatch.setenv("HTTP_PROXY", proxy.addr)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    assert client("http://vault.invalid:8200").read("kv/x") == {"via": "proxy"}
-    assert proxy.seen[0].target == "http://vault.invalid:8200/v1/kv/x"  # absolute-form
-
-
-def test_parallel_reads_share_a_bounded_pool(serve: Callable[[Handler], FakeServer]) -> None:
-    srv = serve(lambda s: response(body={"data": {"p": s.target}}))
-    vc = client(srv.addr)
-    results: list[object] = []
-
-    def work(i: int) -> None:
-        results.append(vc.read(f"kv/s{i}")["data"]["p"])
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(40)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(map(str, results)) == sorted(f"/v1/kv/s{i}" for i in range(40))
-    assert srv.connections <= 40
-    vc.close()
-
-
-# --- read_many: the multiplexed batch ----------------------------------------------------
-
-def test_read_many_maps_mixed_statuses_per_request(serve: Callable[[Handler], FakeServer]
-                                                   ) -> None:
+def test_read_many_maps_mixed_statuses_per_request() -> None:
     codes = {"ok": 200, "gone": 404, "deny": 403, "sealed": 503, "bad": 400}
 
-    def handler(seen: Seen) -> bytes:
-        name = seen.target.rsplit("/", 1)[1].split("?")[0]
+    def handler(r: Request) -> Response:
+        name = r.url.rsplit("/", 1)[1].split("?")[0]
         status = codes[name]
-        return response(status, {"data": {"p": seen.target}} if status == 200
-                        else {"errors": [f"{name} reason"]})
+        return json_response(status, {"data": {"p": r.url}} if status == 200
+                             else {"errors": [f"{name} reason"]})
 
-    srv = serve(handler)
-    vc = client(srv.addr, namespace="team-a")
+    vc, t = client(handler, namespace="team-a")
     out = vc.read_many(["kv/ok", "kv/gone", "kv/deny", "kv/sealed", "kv/bad"],
                        params=[{"version": "3"}, None, None, None, None],
                        references=["vault://kv/ok", None, None, None, None])
-    assert out[0] == {"data": {"p": "/v1/kv/ok?version=3"}}
+    assert out[0] == {"data": {"p": f"{A}/v1/kv/ok?version=3"}}
     assert [type(e) for e in out[1:]] == [NotFoundError, AccessDeniedError, UnavailableError,
                                           ConfigError]
-    assert all(isinstance(e.__cause__, VaultHTTPError) for e in out[1:])  # type: ignore[union-attr]
     assert "deny reason" in str(out[2]) and out[3].status == 503  # type: ignore[union-attr]
-    # the sealed one was retried once through request() (fail-over path), nothing else
-    assert sorted(s.target for s in srv.seen) == sorted(
-        ["/v1/kv/ok?version=3", "/v1/kv/gone", "/v1/kv/deny", "/v1/kv/sealed",
-         "/v1/kv/bad", "/v1/kv/sealed"])
-    assert all(s.headers["x-vault-token"] == "tok-123" for s in srv.seen)
-    assert all(s.headers["x-vault-namespace"] == "team-a" for s in srv.seen)
+    assert out[1].reference == "kv/gone"  # type: ignore[union-attr]
+    assert all(r.headers["X-Vault-Namespace"] == "team-a" for r in t.requests)
 
 
-def test_read_many_uses_a_bounded_set_of_connections(serve: Callable[[Handler], FakeServer]
-                                                     ) -> None:
-    srv = serve(lambda s: response(body={"data": {"p": s.target}}))
-    vc = client(srv.addr)
-    paths = [f"kv/s{i}" for i in range(40)]
-    out = vc.read_many(paths, connections=4)
-    assert [o["data"]["p"] for o in out] == [f"/v1/{p}" for p in paths]  # type: ignore[index]
-    assert srv.connections == 4
-    vc.read_many(paths, connections=4)  # the kept-alive connections are reused
-    assert srv.connections == 4
-    assert vc.read("kv/one") == {"data": {"p": "/v1/kv/one"}}  # and shared with request()
-    assert srv.connections == 4
-    vc.close()
+def test_read_many_logs_in_again_once_for_an_expired_token(tmp_path: Any) -> None:
+    secret = tmp_path / "sid"
+    secret.write_text("sid")
+    secret.chmod(0o600)
+    logins = {"n": 0}
+
+    def handler(r: Request) -> Response:
+        if r.url.endswith("/auth/approle/login"):
+            logins["n"] += 1
+            return json_response(200, {"auth": {"client_token": f"t{logins['n']}"}})
+        if r.headers.get("X-Vault-Token") == "t1":
+            return json_response(403, {"errors": ["permission denied"]})
+        return json_response(200, {"data": {"url": r.url}})
+
+    vc, _ = client(handler, token=None, role_id="r", secret_id_file=str(secret))
+    out = vc.read_many([f"kv/s{i}" for i in range(6)])
+    assert all(isinstance(o, dict) for o in out) and logins["n"] == 2
+    assert vc.auth_method == "approle"
 
 
-def test_read_many_reassembles_chunked_bodies(serve: Callable[[Handler], FakeServer]) -> None:
-    doc = {"data": {"keys": [f"key-{i}" for i in range(200)]}}
-    srv = serve(lambda s: response(body=doc, chunked=True))
-    vc = client(srv.addr)
-    assert vc.read_many([f"kv/m{i}" for i in range(6)], connections=2) == [doc] * 6
-    assert srv.connections == 2  # still in step after chunked bodies
+def test_read_many_fails_over_per_read() -> None:
+    def handler(r: Request) -> Response:
+        if r.url.startswith(A):
+            raise UnavailableError("refused", source="vault")
+        return json_response(200, {"at": "b"})
+
+    vc, _ = client(handler, A, B)
+    assert vc.read_many([f"kv/s{i}" for i in range(5)]) == [{"at": "b"}] * 5
+    assert vc.address == B
 
 
-def test_read_many_repeats_a_read_once_on_a_dropped_keep_alive(
-        serve: Callable[[Handler], FakeServer]) -> None:
-    count = {"n": 0}
+def test_mount_infos_cache_per_mount() -> None:
+    def handler(r: Request) -> Response:
+        return json_response(200, {"data": {"path": "kv/", "type": "kv",
+                                            "options": {"version": "2"}}})
 
-    def handler(seen: Seen) -> bytes | None:
-        count["n"] += 1
-        return response() if count["n"] != 2 else None  # the reused connection hangs up once
-
-    srv = serve(handler)
-    vc = client(srv.addr)
-    vc.read("kv/warm")  # one kept-alive connection in the pool
-    assert vc.read_many(["kv/a"], connections=1) == [{}]
-    assert [s.target for s in srv.seen] == ["/v1/kv/warm", "/v1/kv/a", "/v1/kv/a"]
-    assert srv.connections == 2
+    vc, t = client(handler)
+    infos = vc.mount_infos(["kv/a", "kv/b/c"])
+    assert [i.kv_version for i in infos] == [2, 2]  # type: ignore[union-attr]
+    assert vc.cached_mount("kv/z") is not None
+    vc.mount_info("kv/q")
+    assert len(t.requests) <= 2
 
 
-def test_read_many_honours_connection_close(serve: Callable[[Handler], FakeServer]) -> None:
-    srv = serve(lambda s: response(body={"p": s.target}, headers="Connection: close\r\n"))
-    out = client(srv.addr).read_many([f"kv/c{i}" for i in range(5)], connections=2)
-    assert [o["p"] for o in out] == [f"/v1/kv/c{i}" for i in range(5)]  # type: ignore[index]
-    assert srv.connections == 5
+def test_a_login_secret_echoed_by_the_server_is_cut_out(tmp_path: Any) -> None:
+    secret = tmp_path / "sid"
+    secret.write_text("s3cr3t-secret-id")
+    secret.chmod(0o600)
+    vc, _ = client(lambda r: json_response(400, {"errors": [
+        "invalid secret id s3cr3t-secret-id for role"]}), token=None, role_id="r",
+        secret_id_file=str(secret))
+    with pytest.raises(ConfigError) as info:
+        vc.login()
+    assert "s3cr3t-secret-id" not in str(info.value) and "[redacted]" in str(info.value)
+    assert info.value.reference == "auth/approle"
 
 
-def test_read_many_a_slow_server_hits_the_deadline(serve: Callable[[Handler], FakeServer]
-                                                   ) -> None:
-    def handler(seen: Seen) -> bytes:
-        if "slow" in seen.target:
-            time.sleep(1.0)
-        return response(body={"fast": True})
-
-    srv = serve(handler)
-    started = time.monotonic()
-    out = client(srv.addr).read_many(["kv/fast", "kv/slow", "kv/fast2"], timeout=0.3)
-    assert time.monotonic() - started < 0.9
-    assert out[0] == out[2] == {"fast": True}
-    assert isinstance(out[1], DeadlineExceededError)
-
-
-def test_read_many_malformed_answer_is_unavailable(serve: Callable[[Handler], FakeServer]
-                                                   ) -> None:
-    srv = serve(lambda s: b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n")
-    out = client(srv.addr).read_many(["kv/x", "kv/y"])
-    assert all(isinstance(o, UnavailableError) for o in out)
-    assert isinstance(out[0].__cause__, VaultProtocolError)  # type: ignore[union-attr]
-
-
-def test_read_many_follows_a_redirect_and_fails_over(serve: Callable[[Handler], FakeServer]
-                                                     ) -> None:
-    active = serve(lambda s: response(body={"at": "active"}))
-    standby = serve(lambda s: response(307, b"", headers=f"Location: {active.addr}{s.target}\r\n"))
-    assert client(standby.addr).read_many(["kv/a", "kv/b"]) == [{"at": "active"}] * 2
-    dead = socket.socket()
-    dead.bind(("127.0.0.1", 0))
-    port = dead.getsockname()[1]
-    dead.close()  # nothing listens there: connection refused
-    vc = client(f"http://127.0.0.1:{port}", active.addr)
-    assert vc.read_many([f"kv/s{i}" for i in range(5)]) == [{"at": "active"}] * 5
-    assert vc.address == active.addr
-    everything_down = client(f"http://127.0.0.1:{port}")
-    assert all(isinstance(o, UnavailableError)
-               for o in everything_down.read_many(["kv/a", "kv/b"]))
-
-
-def test_read_many_warm_opens_the_next_batch_connections(serve: Callable[[Handler], FakeServer]
-                                                         ) -> None:
-    srv = serve(lambda s: response(body={"data": {"p": s.target}}))
-    vc = client(srv.addr)
-    assert vc.read_many(["kv/lookup"], warm=4) == [{"data": {"p": "/v1/kv/lookup"}}]
-    # one carried the request, three were opened meanwhile (the server's accept may lag)
-    for _ in range(100):
-        if srv.connections == 4:
-            break
-        time.sleep(0.01)
-    assert srv.connections == 4
-    out = vc.read_many([f"kv/s{i}" for i in range(12)], connections=4)
-    assert [o["data"]["p"] for o in out] == [f"/v1/kv/s{i}" for i in range(12)]  # type: ignore[index]
-    assert srv.connections == 4  # the batch ran on the warmed connections
-    vc.close()
-
-
-@pytest.mark.parametrize("raw", [
-    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\nX-A: 2\r\n\r\n{}",
-    b"HTTP/1.0 404 Not Found\r\nContent-Length: 13\r\n\r\n{\"errors\":[]}",
-    b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://b/v1/x\r\nContent-Length: 0\r\n"
-    b"Connection: close\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",  # not quick
-    b"HTTP/1.1 200 OK\nContent-Length: 2\n\n{}",  # bare LF: not quick
-])
-def test_quick_parser_agrees_with_the_full_parser(raw: bytes) -> None:
-    from vaultkit.backends.vault import _BufferReader, _quick_response, _read_response
-
-    reader = _BufferReader(raw, True)
-    status, headers, body, reusable = _read_response(reader, "GET")
-    quick = _quick_response(raw)
-    if quick is None:
-        assert b"chunked" in raw or b"\r\n" not in raw
-        return
-    assert not isinstance(quick, int)
-    q_status, q_headers, start, stop, q_reusable = quick
-    assert (q_status, q_headers, raw[start:stop], q_reusable, stop) == (
-        status, headers, body, reusable, reader.pos)
-    assert _quick_response(raw[:-1] if body else raw[:len(raw) - 3]) in (None, len(raw)) or \
-        not body
+def test_a_login_is_sent_without_the_old_token(tmp_path: Any) -> None:
+    secret = tmp_path / "sid"
+    secret.write_text("sid")
+    secret.chmod(0o600)
+    vc, t = client(lambda r: json_response(200, {"auth": {"client_token": "new"}}),
+                   token=None, role_id="r", secret_id_file=str(secret))
+    vc.login()
+    vc.login()
+    assert all("X-Vault-Token" not in r.headers for r in t.requests)
+    assert vc.token == "new" and vc.auth_reason and "role_id" in vc.auth_reason

@@ -28,11 +28,20 @@ def _vault_report(config: Config) -> dict[str, Any]:
     except VaultkitError as exc:
         report.update(reachable=False, error=exc.category, detail=exc.message)
         return report
+    from ..config import vault_env_sources
+
+    # Which variable set each setting (BAO_* beats VAULT_*; VAULTKIT_VAULT_* beats both).
+    report["from_environment"] = vault_env_sources()
     try:
         report["auth_method"] = client.login()
+        report["auth_reason"] = client.auth_reason
         info = client.lookup_self()
-        report["token"] = {"policies": info.get("policies"), "ttl": info.get("ttl"),
-                           "renewable": info.get("renewable")}
+        # Who this token is (never the token or its accessor).
+        report["identity"] = {
+            "display_name": info.get("display_name"), "path": info.get("path"),
+            "entity_id": info.get("entity_id") or None, "policies": info.get("policies"),
+            "ttl": info.get("ttl"), "renewable": info.get("renewable"),
+            "meta": info.get("meta") or None}
     except VaultkitError as exc:
         report.update(auth_method=None, auth_error=exc.category, auth_detail=exc.message)
     return report
