@@ -1,5 +1,5 @@
-"""Encrypted columns with SQLAlchemy: an encrypted email with a blind index, and an
-encrypted JSON profile.
+"""Encrypted columns with SQLAlchemy: an encrypted email with a blind index, an
+encrypted JSON profile, a key rotation, and a live plaintext column encrypted in place.
 
     python examples/encrypted_fields.py                      # SQLite in a temp dir
     python examples/encrypted_fields.py postgresql+psycopg://user@host/db
@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from vaultkit.fields import BlindIndex, FieldCipher, Keyset, key_id_of, plan_index_length
+from vaultkit.fields.column import encrypt_column
 from vaultkit.fields.reencrypt import reencrypt_column
 from vaultkit.fields.sqlalchemy import (
     EncryptedJSON,
@@ -51,6 +52,48 @@ class User(Base):
     profile: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON(cipher), nullable=True)
 
 
+class Customer(Base):
+    """A table whose email column still holds plaintext: during the migration the model
+    uses the dual-read type (reads plaintext and ciphertext, writes ciphertext)."""
+
+    __tablename__ = "example_customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    row_salt: Mapped[uuid.UUID] = row_salt_column()
+    email: Mapped[str] = mapped_column(EncryptedString(cipher, armored=True,
+                                                       accept_plaintext=True))
+    email_bi: Mapped[bytes | None] = blind_index_column(
+        "email", BlindIndex(keyset, column="example_customers.email",
+                            normalizers=("strip", "casefold")))
+
+
+def encrypt_live_column(engine: Any) -> None:
+    """The runbook of docs/fields.md, in miniature."""
+    with engine.begin() as conn:  # what the table looks like before: plaintext
+        conn.execute(text("INSERT INTO example_customers (id, row_salt, email) "
+                          "VALUES (:i, :s, :e)"),
+                     [{"i": i, "s": uuid.uuid4().hex, "e": f"customer{i}@example.com"}
+                      for i in range(1, 6)])
+    with Session(engine) as session:  # the dual-read type already reads it
+        print("before:", [c.email for c in session.scalars(select(Customer).order_by(
+            Customer.id))][:2], "...")
+        session.add(Customer(id=6, email="new@example.com"))  # and writes ciphertext
+        session.commit()
+    index = BlindIndex(keyset, column="example_customers.email",
+                       normalizers=("strip", "casefold"))
+    report = encrypt_column(engine, table="example_customers", column="email", pk="id",
+                            cipher=cipher, index_column="email_bi", index=index, batch=2)
+    print(f"encrypt-column: {report.reencrypted} encrypted, {report.skipped} already "
+          f"encrypted, {len(report.failed)} failed")
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT email FROM example_customers")).scalars().all()
+    print("every value is ciphertext now:", all(v.startswith("vk1.") for v in stored))
+    with Session(engine) as session:
+        found = session.scalars(select(Customer).where(
+            Customer.email_bi == "Customer3@Example.com ")).one()
+        print("found by blind index:", found.email)
+
+
 def main(url: str) -> None:
     engine = create_engine(url)
     Base.metadata.drop_all(engine)
@@ -78,6 +121,7 @@ def main(url: str) -> None:
               f"{sorted({f'{key_id_of(bytes(r)):08x}' for r in raw})}")
         session.expire_all()
         print("still readable:", sorted(u.email for u in session.scalars(select(User))))
+    encrypt_live_column(engine)
     Base.metadata.drop_all(engine)
     engine.dispose()
 

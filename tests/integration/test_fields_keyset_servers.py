@@ -10,7 +10,7 @@ import pytest
 
 from harness.servers import Moto, OpenBao
 from vaultkit.backends import aws
-from vaultkit.errors import KeyProviderError, KeysetError
+from vaultkit.errors import KeyProviderError, KeysetConflictError
 from vaultkit.fields import FieldCipher, Keyset
 from vaultkit.fields.keyset import forget_unwrapped_keys
 from vaultkit.keys.vault_transit import TransitKeyProvider
@@ -118,9 +118,9 @@ def test_transit_wrapped_keyset_in_kv_counts_calls(transit: OpenBao,
     loaded.rotate()
     loaded.save()
     stale.rotate()
-    with pytest.raises(KeysetError, match="changed since it was loaded"):
+    with pytest.raises(KeysetConflictError, match="changed since it was read"):
         stale.save()
-    with pytest.raises(KeysetError):
+    with pytest.raises(KeysetConflictError):
         Keyset.create("orders", kek="transit://transit/fields", config=config).save(
             "vault://secret/vaultkit/fields/orders", create=True)
     fresh = Keyset.load("vault://secret/vaultkit/fields/orders", config=config)

@@ -16,6 +16,7 @@ from vaultkit.errors import (
     DecryptionError,
     InvalidReferenceError,
     KeyProviderError,
+    KeysetConflictError,
     KeysetError,
     NotFoundError,
 )
@@ -93,15 +94,18 @@ def test_file_storage_round_trip_and_mode(tmp_path: Path, local_kek: str,
     ks.save(uri, create=True)
     path = tmp_path / "ks" / "users.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    with pytest.raises(ConfigError):
+    with pytest.raises(KeysetConflictError, match="refusing to replace"):
         Keyset.create("users", kek=local_kek).save(uri, create=True)
     blob = FieldCipher(ks).encrypt(b"v", context=CTX)
     forget_unwrapped_keys()
     loaded = Keyset.load(uri)
     assert FieldCipher(loaded).decrypt(blob, context=CTX) == b"v"
     doc = json.loads(path.read_text())
-    key = ks.data_key(ks.primary_id)
+    secret = ks.data_key(ks.primary_id)
+    assert isinstance(secret, Secret) and "*" in repr(secret)
+    key = secret.reveal()
     leak_canary.add(key.hex())
+    leak_canary.watch(secret)
     leak_canary.watch(ks, loaded, loaded.describe())
     leak_canary.watch_path(tmp_path)
     assert doc["format"] == "vaultkit.keyset.v1" and doc["keys"][0]["wrapped"]

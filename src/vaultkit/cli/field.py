@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ..errors import ConfigError, KeysetError
+from ..errors import ConfigError, KeysetConflictError, KeysetError
 from ._common import emit_json, handle_errors, is_tty, load_config
 
 _KEYSET_OPT = click.option(
@@ -84,7 +84,14 @@ def create(keyset_uri: str | None, kek: str, name: str | None, as_json: bool) ->
     uri = _keyset_uri(keyset_uri)
     name = name or uri.rstrip("/").rsplit("/", 1)[-1].removesuffix(".json")
     ks = Keyset.create(name, kek=kek, config=load_config())
-    ks.save(uri, create=True)
+    try:
+        ks.save(uri, create=True)
+    except KeysetConflictError as exc:
+        refused: ConfigError | None = ConfigError(exc.message, reference=exc.reference)
+    else:
+        refused = None
+    if refused is not None:  # a usage error (exit 3), raised outside the handler
+        raise refused
     _show(ks, as_json)
 
 
@@ -119,13 +126,14 @@ def rotate(keyset_uri: str | None, stage: bool, index_key: bool, as_json: bool) 
 @keyset.command("promote")
 @_KEYSET_OPT
 @click.argument("key_id")
+@click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def promote(keyset_uri: str | None, key_id: str) -> None:
+def promote(keyset_uri: str | None, key_id: str, as_json: bool) -> None:
     """Make a staged (decrypt-only) key the primary."""
     ks = _load(keyset_uri)
     ks.promote(_key_id(key_id))
     ks.save()
-    _show(ks, False)
+    _show(ks, as_json)
 
 
 @keyset.command("retire")
@@ -134,9 +142,10 @@ def promote(keyset_uri: str | None, key_id: str) -> None:
 @click.argument("key_id")
 @click.option("--column", "columns", multiple=True, required=True, metavar="TABLE.COLUMN",
               help="A column that may hold values under the key (repeat for each).")
+@click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def retire(keyset_uri: str | None, db_url: str | None, key_id: str,
-           columns: tuple[str, ...]) -> None:
+           columns: tuple[str, ...], as_json: bool) -> None:
     """Retire KEY_ID, after checking that no row of the named columns still uses it."""
     from ..fields.reencrypt import count_by_key, engine_for
 
@@ -161,7 +170,7 @@ def retire(keyset_uri: str | None, db_url: str | None, key_id: str,
         engine.dispose()
     ks.retire(kid)
     ks.save()
-    _show(ks, False)
+    _show(ks, as_json)
 
 
 @field.command("reencrypt")
@@ -187,10 +196,8 @@ def reencrypt(db_url: str | None, keyset_uri: str | None, table: str, column: st
     """Move every value of TABLE.COLUMN to the primary key: batched, resumable, idempotent,
     and safe while the application writes (optimistic UPDATE ... WHERE col = :old)."""
     from ..fields import FieldCipher
-    from ..fields.reencrypt import engine_for, reencrypt_column
+    from ..fields.reencrypt import reencrypt_column
 
-    if not db_url:
-        raise ConfigError("pass --url or set $VAULTKIT_FIELD_DB_URL")
     legacy = None
     if legacy_format:
         from ..fields.migrate import reader_for
@@ -201,6 +208,19 @@ def reencrypt(db_url: str | None, keyset_uri: str | None, table: str, column: st
             raise ConfigError(f"--from needs the old key in ${legacy_key_env}")
         legacy = reader_for(legacy_format, Secret(key))
     cipher = FieldCipher(_load(keyset_uri))
+    _run_column_job(db_url, table, as_json, "re-encrypting", lambda engine, progress: (
+        reencrypt_column(engine, table=table, column=column, pk=pk, cipher=cipher,
+                         row_column=row_column, batch=batch, legacy=legacy,
+                         progress=progress)), ("re-encrypted", "already on primary"))
+
+
+def _run_column_job(db_url: str | None, table: str, as_json: bool, label: str,
+                    job: Any, words: tuple[str, str] = ("rewrote", "already done")) -> None:
+    """Run ``job(engine, progress)`` (a progress bar on a terminal) and report it."""
+    from ..fields.reencrypt import engine_for
+
+    if not db_url:
+        raise ConfigError("pass --url or set $VAULTKIT_FIELD_DB_URL")
     engine = engine_for(db_url)
     try:
         if is_tty() and not as_json:
@@ -211,20 +231,104 @@ def reencrypt(db_url: str | None, keyset_uri: str | None, table: str, column: st
             with engine.connect() as conn:
                 total = conn.execute(select(func.count()).select_from(
                     reflect_table(engine, table))).scalar_one()
-            with click.progressbar(length=total, label="re-encrypting") as bar:
-                report = reencrypt_column(engine, table=table, column=column, pk=pk,
-                                          cipher=cipher, row_column=row_column, batch=batch,
-                                          legacy=legacy, progress=bar.update)
+            with click.progressbar(length=total, label=label) as bar:
+                report = job(engine, bar.update)
         else:
-            report = reencrypt_column(engine, table=table, column=column, pk=pk, cipher=cipher,
-                                      row_column=row_column, batch=batch, legacy=legacy)
+            report = job(engine, None)
     finally:
         engine.dispose()
     if as_json:
         emit_json(report.as_dict())
     else:
-        click.echo(f"scanned {report.scanned} rows: re-encrypted {report.reencrypted}, "
-                   f"already on primary {report.skipped}, conflicts {report.conflicts}, "
+        click.echo(f"scanned {report.scanned} rows: {words[0]} {report.reencrypted}, "
+                   f"{words[1]} {report.skipped}, conflicts {report.conflicts}, "
                    f"failed {len(report.failed)}; {report.rows_per_second:,.0f} rows/s")
     if report.failed:
         raise click.exceptions.Exit(1)
+
+
+def _column_options(fn: Any) -> Any:
+    for option in reversed((
+        _URL_OPT, _KEYSET_OPT,
+        click.option("--table", required=True),
+        click.option("--column", required=True),
+        click.option("--pk", required=True,
+                     help="The primary-key column (scan order, resume point)."),
+        click.option("--row-column", default="row_salt", show_default=True,
+                     help="The row-salt column bound into each value's context."),
+        click.option("--batch", default=1000, show_default=True,
+                     type=click.IntRange(1, 100_000)),
+        click.option("--start-after", default=None, metavar="PK",
+                     help="Resume after this primary key (the last one a killed run "
+                          "committed); without it the scan restarts and skips done rows."),
+        click.option("--json", "as_json", is_flag=True),
+    )):
+        fn = option(fn)
+    return fn
+
+
+@field.command("encrypt-column")
+@_column_options
+@click.option("--index-column", default=None,
+              help="Blind-index column to fill from each plaintext (e.g. email_bi).")
+@click.option("--index-name", default=None, metavar="TABLE.COLUMN",
+              help="The name the index key is derived for (default TABLE.COLUMN; must "
+                   "match the application's BlindIndex(column=...)).")
+@click.option("--index-length", default=16, show_default=True, type=click.IntRange(4, 32))
+@click.option("--index-normalizer", "index_normalizers", multiple=True,
+              type=click.Choice(["strip", "casefold", "lower", "nfkc", "collapse_spaces",
+                                 "digits"]),
+              help="Normaliser applied before indexing, in order (repeat; must match the "
+                   "application's).")
+@handle_errors
+def encrypt_column_cmd(db_url: str | None, keyset_uri: str | None, table: str, column: str,
+                       pk: str, row_column: str, batch: int, start_after: str | None,
+                       as_json: bool, index_column: str | None, index_name: str | None,
+                       index_length: int, index_normalizers: tuple[str, ...]) -> None:
+    """Encrypt the plaintext column TABLE.COLUMN in place: batched, resumable, idempotent.
+
+    Deploy the dual-read column type first (docs/fields.md, "Encrypting a live plaintext
+    column"): the application then writes ciphertext while this runs.
+    """
+    from ..fields import BlindIndex, FieldCipher
+    from ..fields.column import encrypt_column
+
+    ks = _load(keyset_uri)
+    cipher = FieldCipher(ks)
+    index = None
+    if index_column:
+        index = BlindIndex(ks, column=index_name or f"{table}.{column}", length=index_length,
+                           normalizers=index_normalizers)
+    _run_column_job(db_url, table, as_json, "encrypting", lambda engine, progress: (
+        encrypt_column(engine, table=table, column=column, pk=pk, cipher=cipher,
+                       row_column=row_column, index_column=index_column, index=index,
+                       batch=batch, start_after=_pk_value(start_after), progress=progress)),
+        ("encrypted", "already encrypted"))
+
+
+@field.command("decrypt-column")
+@_column_options
+@handle_errors
+def decrypt_column_cmd(db_url: str | None, keyset_uri: str | None, table: str, column: str,
+                       pk: str, row_column: str, batch: int, start_after: str | None,
+                       as_json: bool) -> None:
+    """Write TABLE.COLUMN back as plaintext (for leaving vaultkit): batched, resumable.
+
+    Deploy the dual-read type with write_plaintext=True first, so the application's new
+    writes are plaintext too.
+    """
+    from ..fields import FieldCipher
+    from ..fields.column import decrypt_column
+
+    cipher = FieldCipher(_load(keyset_uri))
+    _run_column_job(db_url, table, as_json, "decrypting", lambda engine, progress: (
+        decrypt_column(engine, table=table, column=column, pk=pk, cipher=cipher,
+                       row_column=row_column, batch=batch, start_after=_pk_value(start_after),
+                       progress=progress)), ("decrypted", "already plaintext"))
+
+
+def _pk_value(text: str | None) -> Any:
+    """A --start-after value: an integer key when it looks like one, else the text."""
+    if text is None:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else text

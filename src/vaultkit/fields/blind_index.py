@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import ConfigError
+from ..secret import Secret
 
 Normalizer = Callable[[str], str]
 
@@ -58,7 +59,7 @@ _HKDF_SALT = b"vaultkit/blind-index/v1"
 class IndexKeySource(Protocol):
     def index_versions(self) -> list[tuple[int, str]]: ...
 
-    def index_root(self, version: int) -> bytes: ...
+    def index_root(self, version: int) -> Secret[bytes]: ...
 
 
 def column_key(root: bytes, column: str, version: int) -> bytes:
@@ -144,7 +145,8 @@ class BlindIndex:
         """The index of ``value`` (str is normalised, then UTF-8 encoded)."""
         base = self._base
         if base is None:
-            key = column_key(self._keyset.index_root(self.version), self.column, self.version)
+            key = column_key(self._keyset.index_root(self.version).reveal(), self.column,
+                             self.version)
             base = self._base = hmac.HMAC(key, hashes.SHA256())
         if isinstance(value, str):
             data = self.normalize(value).encode("utf-8")
@@ -178,11 +180,10 @@ def blind_index(value: str | bytes, *, column: str, keyset: IndexKeySource, leng
 def _normalizer(n: str | Normalizer) -> Normalizer:
     if callable(n):
         return n
-    try:
-        return NORMALIZERS[n]
-    except KeyError:
-        raise ConfigError(f"unknown normaliser {n!r}; known: {', '.join(sorted(NORMALIZERS))}"
-                          ) from None
+    found = NORMALIZERS.get(n)
+    if found is None:
+        raise ConfigError(f"unknown normaliser {n!r}; known: {', '.join(sorted(NORMALIZERS))}")
+    return found
 
 
 def _latest_active(keyset: IndexKeySource) -> int:

@@ -57,11 +57,11 @@ SUITES_BY_NAME: dict[str, Suite] = {s.name: s for s in SUITES_BY_ID.values()}
 
 
 def suite_named(name: str) -> Suite:
-    try:
-        return SUITES_BY_NAME[name]
-    except KeyError:
+    suite = SUITES_BY_NAME.get(name)
+    if suite is None:
         raise ConfigError(f"unknown field-encryption suite {name!r}; known: "
-                          + ", ".join(sorted(SUITES_BY_NAME))) from None
+                          + ", ".join(sorted(SUITES_BY_NAME)))
+    return suite
 
 
 def header(suite_id: int, key_id: int) -> bytes:
@@ -75,10 +75,15 @@ def key_id_of(blob: bytes | str | memoryview) -> int | None:
     Returns ``None`` when the value is not a vk1 ciphertext. Used by re-encryption
     (skip rows already on the primary key) and ``keyset retire`` (count rows per key).
     """
-    try:
-        raw = dearmor(blob) if isinstance(blob, str) else bytes(blob)
-    except DecryptionError:
-        return None
+    if isinstance(blob, str):
+        if not blob.startswith(ARMOR_PREFIX):
+            return None  # plaintext (encrypt_column, dual-read types): no exception to build
+        try:
+            raw = dearmor(blob)
+        except DecryptionError:
+            return None
+    else:
+        raw = bytes(blob)
     if len(raw) < HEADER_BYTES + TAG_BYTES or raw[0] not in SUITES_BY_ID:
         return None
     suite = SUITES_BY_ID[raw[0]]
@@ -106,10 +111,12 @@ def dearmor(text: str) -> bytes:
         raise DecryptionError()
     body = text[len(ARMOR_PREFIX):]
     try:
-        raw = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
+        raw: bytes | None = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_",
+                                             validate=True)
     except (binascii.Error, ValueError):
-        raise DecryptionError() from None
-    if armor(raw) != text:
+        raw = None
+    # Raised outside the handler: no chained exception (docs/FORMAT.md section 6).
+    if raw is None or armor(raw) != text:
         raise DecryptionError()
     return raw
 
@@ -166,12 +173,18 @@ ContextLike = Mapping[str, str] | FieldContext
 _chain = itertools.chain.from_iterable
 
 
+_CONTEXT_TYPES = "field context keys and values must be str"
+
+
 def _encode_items(items: list[tuple[str, str]]) -> bytes:
     # items are sorted by key (keys are unique, so values are never compared).
     try:
-        text = "\0".join(_chain(items))
+        text: str | None = "\0".join(_chain(items))
     except TypeError:
-        raise ConfigError("field context keys and values must be str") from None
+        text = None
+    # Errors are raised outside the handlers: nothing chains (docs/FORMAT.md section 6).
+    if text is None:
+        raise ConfigError(_CONTEXT_TYPES)
     # Exactly one separator between every two strings: no key or value contains NUL,
     # which is what makes the encoding injective.
     if items and text.count("\0") != 2 * len(items) - 1:
@@ -183,26 +196,92 @@ def _utf8(text: str) -> bytes:
     try:
         return text.encode("utf-8", "strict")
     except UnicodeEncodeError:  # a lone surrogate: not a valid Unicode string
-        raise ConfigError("field context keys and values must be valid Unicode") from None
+        pass
+    raise ConfigError("field context keys and values must be valid Unicode")
 
 
-# Per key set ("schema") of a plain dict context: (values getter in sorted-key order,
-# the flattened template with the sorted keys in place, NUL count of a valid encoding).
-# Contexts of one application share a handful of key sets ({table, column, row}), so
-# this skips the sort and the per-entry work; the output is byte-for-byte the same
-# as the generic path (same join over the same sorted entries).
-_Plan = tuple[Callable[[Mapping[str, str]], tuple[str, ...]], list[str], int]
-_PLANS: dict[tuple[str, ...], _Plan] = {}
+# The encoding plan of a plain dict context, per number of entries: a function that
+# returns the canonical bytes of a dict with exactly the plan's key set, or None (another
+# key set of that size, a value that is not a NUL-free str, non-ASCII text): the caller
+# then takes the generic path, which raises the precise error. Contexts of one
+# application share a handful of key sets ({table, column, row}); a plan skips the
+# sort and the per-entry work, and its output is byte-for-byte the generic one (the
+# same join over the same sorted entries). It is found by the dict's size alone: a
+# dict of n entries holding all n keys of a plan has exactly that key set, so no tuple
+# of its keys is built per call. Plans of other key sets wait in _PLANS_BY_KEYS.
+_Plan = Callable[[Mapping[str, str]], "bytes | None"]
+_PLANS: dict[int, _Plan] = {}
+_PLANS_BY_KEYS: dict[tuple[str, ...], _Plan] = {}
 _MAX_PLANS = 256
 
 
-def _add_plan(context: dict[str, str]) -> None:
-    # Called only after the generic path accepted the context: keys are NUL-free str.
-    keys = sorted(context)
+def _make_plan(keys: list[str]) -> _Plan:
+    """The plan of one sorted key set; common sizes get an unrolled join."""
+    separators = 2 * len(keys) - 1
+
+    def finish(text: str) -> bytes | None:
+        if text.count("\0") != separators:
+            return None  # a value holds NUL: the generic path raises
+        return text.encode("ascii") if text.isascii() else None
+
+    if len(keys) == 2:
+        k1, k2 = keys
+
+        def plan2(d: Mapping[str, str]) -> bytes | None:
+            try:
+                text = "\0".join((k1, d[k1], k2, d[k2]))
+            except (KeyError, TypeError):
+                return None
+            return finish(text)
+        return plan2
+    if len(keys) == 3:
+        k1, k2, k3 = keys
+
+        def plan3(d: Mapping[str, str]) -> bytes | None:
+            try:
+                text = "\0".join((k1, d[k1], k2, d[k2], k3, d[k3]))
+            except (KeyError, TypeError):
+                return None
+            # (finish() inlined: this is the {table, column, row} shape of every ORM row)
+            if text.count("\0") != 5 or not text.isascii():
+                return None
+            return text.encode("ascii")
+        return plan3
+    if len(keys) == 4:
+        k1, k2, k3, k4 = keys
+
+        def plan4(d: Mapping[str, str]) -> bytes | None:
+            try:
+                text = "\0".join((k1, d[k1], k2, d[k2], k3, d[k3], k4, d[k4]))
+            except (KeyError, TypeError):
+                return None
+            return finish(text)
+        return plan4
+    getter = operator.itemgetter(*keys)
     template: list[str] = []
     for key in keys:
         template += (key, "")
-    _PLANS[tuple(context)] = (operator.itemgetter(*keys), template, 2 * len(keys) - 1)
+
+    def plan_n(d: Mapping[str, str]) -> bytes | None:
+        try:
+            parts = template.copy()
+            parts[1::2] = getter(d)
+            text = "\0".join(parts)
+        except (KeyError, TypeError):
+            return None
+        return finish(text)
+    return plan_n
+
+
+def _plan_for(context: dict[str, str]) -> _Plan:
+    # Called only after the generic path accepted the context: keys are NUL-free str.
+    keys = tuple(context)
+    plan = _PLANS_BY_KEYS.get(keys)
+    if plan is None:
+        plan = _make_plan(sorted(keys))
+        if len(_PLANS_BY_KEYS) < _MAX_PLANS:
+            _PLANS_BY_KEYS[keys] = plan
+    return plan
 
 
 def encode_context(context: ContextLike) -> bytes:
@@ -217,30 +296,22 @@ def encode_context(context: ContextLike) -> bytes:
     if type(context) is FieldContext:
         return context.encoded
     if type(context) is dict:
-        plan = _PLANS.get(tuple(context))
+        plan = _PLANS.get(len(context))
         if plan is not None:
-            getter, template, separators = plan
-            parts = template.copy()
-            parts[1::2] = getter(context)
-            try:
-                text = "\0".join(parts)
-            except TypeError:
-                raise ConfigError("field context keys and values must be str") from None
-            if text.count("\0") != separators:
-                raise ConfigError("field context keys and values must not contain NUL")
-            try:
-                return text.encode("utf-8", "strict")
-            except UnicodeEncodeError:
-                return _utf8(text)  # raises the ConfigError
+            encoded = plan(context)
+            if encoded is not None:
+                return encoded
     elif not isinstance(context, Mapping):
         raise ConfigError("context must be a mapping of str to str or a FieldContext")
     try:
-        items = sorted(context.items())
+        items: list[tuple[str, str]] | None = sorted(context.items())
     except TypeError:
-        raise ConfigError("field context keys and values must be str") from None
+        items = None
+    if items is None:
+        raise ConfigError(_CONTEXT_TYPES)
     encoded = _encode_items(items)
-    if type(context) is dict and 2 <= len(items) <= 64 and len(_PLANS) < _MAX_PLANS:
-        _add_plan(context)
+    if type(context) is dict and 2 <= len(items) <= 64 and encoded.isascii():
+        _PLANS[len(items)] = _plan_for(context)
     return encoded
 
 

@@ -39,9 +39,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..config import Config
-from ..errors import ConfigError, KeyProviderError, KeysetError
+from ..errors import ConfigError, KeyProviderError, KeysetError, VaultkitError
 from ..keys import KeyProvider, get_key_provider
 from ..secret import Secret
+from ._detach import detached
 from .format import XAES_256_GCM, suite_named
 
 FORMAT = "vaultkit.keyset.v1"
@@ -141,31 +142,38 @@ class Keyset:
                   provider: KeyProvider | None = None, location: str | None = None) -> Keyset:
         try:
             doc = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ConfigError("keyset is not valid JSON", reference=location) from exc
+        except (ValueError, UnicodeDecodeError):
+            doc = None  # the decoder's error quotes the document: it must not ride along
+        if doc is None:
+            raise ConfigError("keyset is not valid JSON", reference=location)
         return cls(doc, config=config, provider=provider, location=location)
 
     @classmethod
     def load(cls, uri: str, *, config: Config | None = None,
              provider: KeyProvider | None = None) -> Keyset:
         """Load a keyset from ``file://``, ``vault://``, ``awssm://`` or ``memory://``."""
-        from .keyset_store import read_keyset
+        from .keyset_store import keyset_store
 
-        text, version = read_keyset(uri, config=config)
-        ks = cls.from_json(text, config=config, provider=provider, location=uri)
-        ks._version = version
+        stored = keyset_store(uri, config=config).read()
+        ks = cls.from_json(stored.text, config=config, provider=provider, location=uri)
+        ks._version = stored.version
         return ks
 
     def save(self, uri: str | None = None, *, create: bool = False) -> None:
-        """Store the keyset (wrapped keys only). Vault KV writes use check-and-set."""
-        from .keyset_store import write_keyset
+        """Store the keyset (wrapped keys only).
+
+        Saving back where it was loaded from is a check-and-set write: if another process
+        saved the keyset since, this raises KeysetConflictError (load it again and redo the
+        change) instead of silently dropping that process's rotation.
+        """
+        from .keyset_store import keyset_store
 
         target = uri or self.location
         if target is None:
             raise ConfigError("no keyset location given")
         same = target == self.location
-        self._version = write_keyset(target, self.to_json(), config=self._config,
-                                     version=self._version if same else None, create=create)
+        self._version = keyset_store(target, config=self._config).write(
+            self.to_json(), version=self._version if same else None, create=create)
         self.location = target
 
     def to_json(self) -> str:
@@ -241,12 +249,7 @@ class Keyset:
             cached = _unwrapped.get(ckey)
             if cached is not None:
                 return cached
-            try:
-                wrapped = base64.b64decode(wrapped_b64, validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise KeyProviderError("wrapped key in keyset is not base64",
-                                       reference=f"{self.name}/{ref}") from exc
-            key = self.provider().decrypt_data_key(wrapped, context=self._context(ref)).reveal()
+            key = self._unwrap_once(ref, wrapped_b64)
             if len(key) != length:
                 raise KeyProviderError("unwrapped key has the wrong length",
                                        reference=f"{self.name}/{ref}")
@@ -255,23 +258,46 @@ class Keyset:
                 _flights.pop(ckey, None)
             return key
 
-    def data_key(self, key_id: int) -> bytes:
-        """The unwrapped data key ``key_id`` (cached after the first provider call)."""
+    def _unwrap_once(self, ref: str, wrapped_b64: str) -> bytes:
+        """One provider call. Its errors leave without their chain (a botocore or urllib3
+        exception behind a KeyProviderError), raised outside the handler."""
+        try:
+            wrapped: bytes | None = base64.b64decode(wrapped_b64, validate=True)
+        except (binascii.Error, ValueError):
+            wrapped = None
+        if wrapped is None:
+            raise KeyProviderError("wrapped key in keyset is not base64",
+                                   reference=f"{self.name}/{ref}")
+        err: VaultkitError
+        try:
+            return self.provider().decrypt_data_key(wrapped, context=self._context(ref)).reveal()
+        except VaultkitError as exc:
+            err = detached(exc)
+        raise err
+
+    def data_key(self, key_id: int) -> Secret[bytes]:
+        """The unwrapped data key ``key_id`` (cached after the first provider call).
+
+        A :class:`~vaultkit.secret.Secret`: its repr and str never show the bytes;
+        ``.reveal()`` them only where a cipher is built.
+        """
         entry = self._entry(key_id)
         if entry is None:
             raise KeysetError(f"no key {key_id:08x} in keyset", reference=self.name)
         if entry["state"] == "retired":
             raise KeysetError(f"key {key_id:08x} is retired", reference=self.name)
-        return self._unwrap(f"data/{entry['id']}", entry["wrapped"],
-                            suite_named(entry["suite"]).key_bytes)
+        return Secret(self._unwrap(f"data/{entry['id']}", entry["wrapped"],
+                                   suite_named(entry["suite"]).key_bytes),
+                      label=f"{self.name}/data/{entry['id']}")
 
-    def index_root(self, version: int) -> bytes:
-        """The blind-index root key ``version`` (never used to encrypt)."""
+    def index_root(self, version: int) -> Secret[bytes]:
+        """The blind-index root key ``version`` (never used to encrypt), as a Secret."""
         for k in self._doc["index_keys"]:
             if int(k["version"]) == version:
                 if k["state"] == "retired":
                     raise KeysetError(f"index key v{version} is retired", reference=self.name)
-                return self._unwrap(f"index/v{version}", k["wrapped"], 32)
+                return Secret(self._unwrap(f"index/v{version}", k["wrapped"], 32),
+                              label=f"{self.name}/index/v{version}")
         raise KeysetError(f"no index key v{version} in keyset", reference=self.name)
 
     # -- changes
@@ -319,7 +345,13 @@ class Keyset:
     def import_key(self, material: Secret[bytes] | bytes, *, suite: str) -> int:
         """Import an existing key (for example an AES-128-GCM key) as decrypt-only.
 
-        Used to read and migrate data written by other systems under that suite.
+        What it is for: reading data another system wrote under that suite (vk1 layout,
+        suites 0x02/0x03), so ``reencrypt`` can move it to a key vaultkit generated.
+        The risk: vaultkit did not generate the key, so it cannot vouch for it. Whoever
+        held it before (the old system, its backups, its logs) can still decrypt
+        everything it protects and forge values that decrypt under it, and a GCM key
+        with 96-bit random nonces has a usage limit vaultkit never tracked. Import it,
+        re-encrypt, then retire it; never promote it (read-only suites cannot be).
         """
         raw = material.reveal() if isinstance(material, Secret) else material
         s = suite_named(suite)
@@ -422,10 +454,8 @@ def _validate(doc: Any) -> dict[str, Any]:
         kid = k.get("id")
         if not isinstance(kid, str) or len(kid) != 8 or kid in seen:
             raise bad("key ids are unique 8-digit hex strings")
-        try:
-            int(kid, 16)
-        except ValueError:
-            raise bad("key ids are hex") from None
+        if not all(ch in "0123456789abcdefABCDEF" for ch in kid):
+            raise bad("key ids are hex")
         seen.add(kid)
         suite_named(str(k.get("suite")))
         if not isinstance(k.get("wrapped"), str):

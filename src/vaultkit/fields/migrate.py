@@ -53,9 +53,12 @@ class FernetReader:
         if not keys:
             raise ConfigError("FernetReader needs at least one key")
         try:
-            self._fernet = MultiFernet([Fernet(_raw(k)) for k in keys])
-        except (ValueError, binascii.Error) as exc:
-            raise ConfigError("a Fernet key must be 32 url-safe base64-encoded bytes") from exc
+            fernet: MultiFernet | None = MultiFernet([Fernet(_raw(k)) for k in keys])
+        except (ValueError, binascii.Error):
+            fernet = None  # raised below, outside the handler: the key stays out of the chain
+        if fernet is None:
+            raise ConfigError("a Fernet key must be 32 url-safe base64-encoded bytes")
+        self._fernet = fernet
         self._ttl = ttl
 
     def __repr__(self) -> str:
@@ -68,7 +71,8 @@ class FernetReader:
         try:
             return self._fernet.decrypt(data, ttl=self._ttl)
         except (InvalidToken, TypeError, ValueError):
-            raise DecryptionError() from None
+            pass
+        raise DecryptionError()
 
 
 class SqlalchemyUtilsReader:
@@ -109,10 +113,9 @@ class SqlalchemyUtilsReader:
                 raise DecryptionError()
             dec = Cipher(algorithms.AES(self._key), modes.CBC(self._key[:16])).decryptor()
             return self._unpad(dec.update(raw) + dec.finalize())
-        except DecryptionError:
-            raise
-        except Exception:  # noqa: BLE001 - every failure becomes the one DecryptionError
-            raise DecryptionError() from None
+        except Exception:  # noqa: BLE001, S110 - every failure becomes the one DecryptionError
+            pass
+        raise DecryptionError()  # outside the handler: no chained exception
 
     def _unpad(self, data: bytes) -> bytes:
         if self.padding == "naive":

@@ -29,6 +29,7 @@ from typing import Any
 from ..errors import ConfigError, DecryptionError
 from .cipher import FieldCipher
 from .format import FieldContext, key_id_of
+from .rows import row_context
 
 ContextFor = Callable[[Any], FieldContext]
 Legacy = Callable[[Any], bytes]
@@ -58,16 +59,6 @@ class ReencryptReport:
                 "failed": [str(f) for f in self.failed[:100]]}
 
 
-def _row_id(value: Any) -> str:
-    from uuid import UUID
-
-    if isinstance(value, UUID):
-        return value.hex
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    return str(value)
-
-
 def reflect_table(engine: Any, table: str) -> Any:
     """The reflected ``Table`` for ``table`` (``schema.table`` allowed)."""
     from sqlalchemy import MetaData, Table
@@ -76,8 +67,9 @@ def reflect_table(engine: Any, table: str) -> Any:
     schema, _, name = table.rpartition(".")
     try:
         return Table(name, MetaData(), schema=schema or None, autoload_with=engine)
-    except NoSuchTableError as exc:
-        raise ConfigError("no such table", reference=table) from exc
+    except NoSuchTableError:
+        pass
+    raise ConfigError("no such table", reference=table)
 
 
 def engine_for(url_or_engine: Any) -> Any:
@@ -90,9 +82,10 @@ def engine_for(url_or_engine: Any) -> Any:
 
     try:
         return create_engine(url_or_engine)
-    except (ArgumentError, NoSuchModuleError) as exc:
-        # Never echo the URL back: it may hold a password.
-        raise ConfigError("invalid database URL") from exc
+    except (ArgumentError, NoSuchModuleError):
+        pass
+    # Never echo the URL back (it may hold a password), not even in a chained exception.
+    raise ConfigError("invalid database URL")
 
 
 def count_by_key(url_or_engine: Any, *, table: str, column: str) -> dict[int | None, int]:
@@ -145,10 +138,32 @@ def reencrypt_column(url_or_engine: Any, *, table: str, column: str, pk: str,
     def ctx(row_value: Any) -> FieldContext:
         if context_for is not None:
             return context_for(row_value)
-        return FieldContext(table=fullname, column=column, row=_row_id(row_value))
+        return row_context(fullname, column, row_value)
 
     stmt = (update(tbl).where(pkc == bindparam("_pk"), col == bindparam("_old"))
             .values({column: bindparam("_new")}))
+
+    primary = cipher.keyset.primary_id
+
+    def one_batch(last: Any, report: ReencryptReport) -> tuple[list[Any], int]:
+        return guarded_batch(engine, pkc, (pkc, col, rowc), stmt, last, batch, lambda rows: (
+            _reencrypt_rows(rows, cipher, primary, ctx, legacy, report)), report)
+
+    return run_batches(one_batch, max_passes=max_passes, start_after=start_after,
+                       progress=progress, on_batch=on_batch)
+
+
+def run_batches(one_batch: Callable[[Any, ReencryptReport], tuple[list[Any], int]], *,
+                max_passes: int, start_after: Any = None,
+                progress: Callable[[int], None] | None = None,
+                on_batch: Callable[[Any], None] | None = None) -> ReencryptReport:
+    """Drive ``one_batch(last_pk, report)`` over the table in primary-key order.
+
+    Each call reads and updates one batch in one transaction and returns the rows read
+    (pk first) and how many it tried to write. A deadlock or serialization failure is
+    retried (the batch was rolled back; it is idempotent). Another pass runs while the
+    previous one lost optimistic updates to the application (``conflicts``).
+    """
     report = ReencryptReport()
     started = time.perf_counter()
     for _ in range(max_passes):
@@ -159,8 +174,7 @@ def reencrypt_column(url_or_engine: Any, *, table: str, column: str, pk: str,
             for attempt in range(_BATCH_ATTEMPTS):
                 saved = dataclasses.replace(report, failed=list(report.failed))
                 try:
-                    rows, work = _one_batch(engine, tbl, pkc, col, rowc, stmt, last, batch,
-                                            cipher, ctx, legacy, report)
+                    rows, work = one_batch(last, report)
                     break
                 except Exception as exc:
                     # A deadlock or serialization failure with the application's own
@@ -196,20 +210,20 @@ def _retryable(exc: BaseException) -> bool:
     return "database is locked" in str(orig or "")
 
 
-def _one_batch(engine: Any, tbl: Any, pkc: Any, col: Any, rowc: Any, stmt: Any, last: Any,
-               batch: int, cipher: FieldCipher, ctx: Callable[[Any], FieldContext],
-               legacy: Legacy | None, report: ReencryptReport) -> tuple[list[Any], int]:
-    """Read one batch and update the rows not on the primary key, in one transaction."""
+def guarded_batch(engine: Any, pkc: Any, columns: Sequence[Any], stmt: Any, last: Any,
+                  batch: int, make_params: Callable[[list[Any]], list[dict[str, Any]]],
+                  report: ReencryptReport) -> tuple[list[Any], int]:
+    """Read one batch in primary-key order and apply the optimistic UPDATE ``stmt``
+    (``... WHERE pk = :_pk AND col = :_old``) to the rows ``make_params`` returns, in one
+    transaction. Rows whose value changed since the read are counted as conflicts."""
     from sqlalchemy import select
 
     with engine.begin() as conn:
-        query = select(pkc, col, rowc).order_by(pkc).limit(batch)
+        query = select(*columns).order_by(pkc).limit(batch)
         if last is not None:
             query = query.where(pkc > last)
         rows = list(conn.execute(query).all())
-        if not rows:
-            return rows, 0
-        params = _reencrypt_rows(rows, cipher, cipher.keyset.primary_id, ctx, legacy, report)
+        params = make_params(rows) if rows else []
         if params:
             result = conn.execute(stmt, params)
             updated = result.rowcount if result.rowcount >= 0 else len(params)
@@ -250,4 +264,5 @@ def _reencrypt_rows(rows: Sequence[Any], cipher: FieldCipher, primary: int,
     return params
 
 
-__all__ = ["ReencryptReport", "count_by_key", "engine_for", "reencrypt_column", "reflect_table"]
+__all__ = ["ReencryptReport", "count_by_key", "engine_for", "guarded_batch", "reencrypt_column",
+           "reflect_table", "run_batches"]

@@ -50,7 +50,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import LargeBinary, Text, Uuid, event
 from sqlalchemy.engine import Dialect
@@ -62,6 +62,8 @@ from ..errors import ConfigError
 from .blind_index import BlindIndex
 from .cipher import FieldCipher
 from .format import FieldContext
+from .rows import is_sealed, json_plain, open_plain, row_context
+from .rows import row_id as _row_id
 
 ROW_SALT_INFO = "vaultkit_row_salt"
 BLIND_INDEX_INFO = "vaultkit_blind_index_source"
@@ -105,14 +107,23 @@ class _EncryptedType(TypeDecorator[Any]):
         def reverse_operate(self, op: Any, other: Any, **kwargs: Any) -> Any:
             return self.operate(op, other, **kwargs)
 
-    def __init__(self, cipher: FieldCipher, *, armored: bool = False) -> None:
+    def __init__(self, cipher: FieldCipher, *, armored: bool = False,
+                 accept_plaintext: bool = False, write_plaintext: bool = False) -> None:
         super().__init__()
         if not isinstance(cipher, FieldCipher):
             # sqlalchemy-utils#724: a KMS ARN or passphrase silently became a key there.
             raise ConfigError("encrypted column types need a FieldCipher (not a key or "
                               "passphrase)")
+        if write_plaintext and not accept_plaintext:
+            raise ConfigError("write_plaintext=True is for leaving vaultkit; it needs "
+                              "accept_plaintext=True")
         self.cipher = cipher
         self.armored = armored
+        #: Dual read (during ``encrypt_column``/``decrypt_column``): a stored value that is
+        #: not a vk1 value of this keyset is plaintext, returned as is.
+        self.accept_plaintext = accept_plaintext
+        #: Write plaintext (during ``decrypt_column``, when leaving vaultkit).
+        self.write_plaintext = write_plaintext
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         return dialect.type_descriptor(Text() if self.armored else LargeBinary())
@@ -125,11 +136,20 @@ class _EncryptedType(TypeDecorator[Any]):
         raise NotImplementedError
 
     def seal(self, value: Any, context: FieldContext) -> Sealed:
-        blob = self.cipher.encrypt(self.to_plain(value), context=context, armored=self.armored)
-        return Sealed(blob)
+        plain = self.to_plain(value)
+        if self.write_plaintext:
+            return Sealed(open_plain(plain, _decode) if self.armored else plain)
+        return Sealed(self.cipher.encrypt(plain, context=context, armored=self.armored))
 
     def open(self, sealed: Sealed, context: FieldContext) -> Any:
-        return self.from_plain(self.cipher.decrypt(sealed.blob, context=context))
+        blob = sealed.blob
+        if self.accept_plaintext and not is_sealed(blob, self.cipher):
+            stored = blob.encode("utf-8") if isinstance(blob, str) else blob
+            return open_plain(stored, self.from_plain)
+        return self._opened(self.cipher, blob, context)
+
+    def _opened(self, cipher: FieldCipher, blob: bytes | str, context: FieldContext) -> Any:
+        return open_plain(cipher.decrypt(blob, context=context), self.from_plain)
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
@@ -148,6 +168,10 @@ class _EncryptedType(TypeDecorator[Any]):
         return Sealed(bytes(value))  # memoryview (psycopg bytea)
 
 
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8")
+
+
 class EncryptedString(_EncryptedType):
     """A ``str`` column stored encrypted (``bytea``/``BLOB``; ``armored=True``: text)."""
 
@@ -160,6 +184,10 @@ class EncryptedString(_EncryptedType):
 
     def from_plain(self, data: bytes) -> Any:
         return data.decode("utf-8")
+
+    def _opened(self, cipher: FieldCipher, blob: bytes | str, context: FieldContext) -> Any:
+        # The cipher decodes UTF-8 itself, outside any handler (one call less per value).
+        return cipher.decrypt(blob, context=context, as_str=True)
 
 
 class EncryptedBytes(_EncryptedType):
@@ -183,11 +211,7 @@ class EncryptedJSON(_EncryptedType):
     cache_ok = True
 
     def to_plain(self, value: Any) -> bytes:
-        try:
-            return json.dumps(value, sort_keys=True, separators=(",", ":"),
-                              ensure_ascii=False).encode("utf-8")
-        except (TypeError, ValueError) as exc:
-            raise ConfigError("EncryptedJSON value is not JSON-serialisable") from exc
+        return json_plain(value)
 
     def from_plain(self, data: bytes) -> Any:
         return json.loads(data)
@@ -243,46 +267,6 @@ def blind_index_column(source: str, index: BlindIndex, name: str | None = None,
     return mapped_column(*args, BlindIndexType(index), info=info, **kw)
 
 
-def row_context(table: str, column: str, row_salt: Any) -> FieldContext:
-    """The context the ORM binds to the value of ``table.column`` in the row ``row_salt``.
-
-    Equal to ``FieldContext(table=table, column=column, row=<salt hex>)``, built from a
-    cached prefix and suffix of its canonical encoding (keys sort as column, row, table).
-    """
-    return _ContextMaker.get(table, column)(row_salt)
-
-
-_new_context = object.__new__
-
-
-class _ContextMaker:
-    _cache: ClassVar[dict[tuple[str, str], _ContextMaker]] = {}
-
-    def __init__(self, table: str, column: str) -> None:
-        probe = FieldContext(table=table, column=column, row="")
-        self._head = FieldContext(column=column).encoded + b"\0row\0"
-        self._tail = b"\0table\0" + table.encode("utf-8")
-        if self._head + self._tail != probe.encoded:  # pragma: no cover - layout invariant
-            raise ConfigError("internal error: context layout mismatch")
-
-    @classmethod
-    def get(cls, table: str, column: str) -> _ContextMaker:
-        maker = cls._cache.get((table, column))
-        if maker is None:
-            maker = cls._cache[(table, column)] = cls(table, column)
-        return maker
-
-    def __call__(self, row_salt: Any) -> FieldContext:
-        cls = type(row_salt)
-        row = row_salt if cls is str else (row_salt.hex if cls is uuid.UUID else _row_id(row_salt))
-        if "\0" in row:
-            raise ConfigError("row identity must not contain NUL")
-        ctx = _new_context(FieldContext)
-        ctx.encoded = self._head + row.encode("utf-8") + self._tail
-        ctx._items = None
-        return ctx
-
-
 def seal(column: Any, value: Any, row_salt: Any) -> Sealed:
     """Encrypt ``value`` for ``column`` (e.g. ``User.__table__.c.email``) in row ``row_salt``.
 
@@ -293,16 +277,6 @@ def seal(column: Any, value: Any, row_salt: Any) -> Sealed:
     if not isinstance(typ, _EncryptedType):
         raise ConfigError("seal() needs an encrypted column")
     return typ.seal(value, row_context(col.table.fullname, col.name, row_salt))
-
-
-def _row_id(value: Any) -> str:
-    if isinstance(value, uuid.UUID):
-        return value.hex
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        return str(value)
-    raise ConfigError("the row salt is missing or of an unsupported type")
 
 
 # --- ORM wiring ----------------------------------------------------------------------------
