@@ -166,3 +166,29 @@ class ObjectStoreContract:
 
     def test_repr_has_no_secrets(self, store: ObjectStore) -> None:
         assert "testing" not in repr(store)
+
+    def test_objects_lists_what_was_stored_with_link_expiry(self, store: ObjectStore,
+                                                           clock: FakeClock) -> None:
+        first = put(store, b"one", "7d", now=clock())
+        clock.advance(seconds=2)
+        second = put(store, b"two", "30d", now=clock())
+        before = {i.key: i for i in store.objects()}
+        assert {first, second} <= set(before)
+        assert before[second].size == 3 and before[second].link_expires_at is None
+        link = store.link(second, filename="export.zip", max_lifetime=timedelta(hours=1))
+        after = {i.key: i for i in store.objects()}
+        assert after[second].link_expires_at == link.expires_at == store.head(
+            second).link_expires_at
+        store.delete(first)
+        assert first not in {i.key for i in store.objects()}
+
+    def test_key_for_link_names_only_its_own_objects(self, store: ObjectStore,
+                                                     clock: FakeClock) -> None:
+        key = put(store, b"zip", now=clock())
+        link = store.link(key, filename="export.zip")
+        assert store.key_for_link(link.url) == key
+        for other in ("https://example.com/" + key, "file:///elsewhere/" + key + ".zip",
+                      "memory://someone-else/" + key, link.url.replace(key, key[:-1] + "0")
+                      .replace("ttl-", "x/ttl-")):
+            with pytest.raises(InvalidReferenceError):
+                store.key_for_link(other)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -38,7 +39,12 @@ def test_password_not_in_metadata_tags_logs_or_errors(moto_server: Any, leak_can
     leak_canary.watch_exception(err.value)
     # What is in the bucket is the random key and ciphertext only.
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=store.bucket).get("Contents", [])]
-    assert keys == [r.object_key]
+    assert keys == [r.object_key, r.object_key + ".json"]  # the object and its share record
+    record = json.loads(s3.get_object(Bucket=store.bucket, Key=r.object_key + ".json")[
+        "Body"].read())
+    assert set(record) == {"version", "key", "size", "sha256", "created_at", "expires_at",
+                           "link_expires_at"}
+    leak_canary.watch(record)
 
 
 def test_chat_log_export_object_carries_no_identifiers(moto_server: Any) -> None:
@@ -48,8 +54,9 @@ def test_chat_log_export_object_carries_no_identifiers(moto_server: Any) -> None
     r = export_chat_log(({"guild": "guild-1234", "user": "user-5678", "text": f"m{i}"}
                          for i in range(1000)), store=store, retention="30d")
     s3 = aws.client("s3", moto_server.config())
-    (obj,) = s3.list_objects_v2(Bucket=store.bucket)["Contents"]
-    assert obj["Key"] == "bot/" + r.object_key
-    body = s3.get_object(Bucket=store.bucket, Key=obj["Key"])["Body"].read()
-    for ident in (b"guild-1234", b"user-5678", b"messages.jsonl"):
-        assert ident not in body and ident.decode() not in obj["Key"]
+    objs = s3.list_objects_v2(Bucket=store.bucket)["Contents"]
+    assert [o["Key"] for o in objs] == ["bot/" + r.object_key, "bot/" + r.object_key + ".json"]
+    for obj in objs:
+        body = s3.get_object(Bucket=store.bucket, Key=obj["Key"])["Body"].read()
+        for ident in (b"guild-1234", b"user-5678", b"messages.jsonl", b"chat-export"):
+            assert ident not in body and ident.decode() not in obj["Key"]

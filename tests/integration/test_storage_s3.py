@@ -86,15 +86,27 @@ def test_bucket_lifecycle_encryption_and_public_access(moto_server: Any) -> None
                    "RestrictPublicBuckets": True}
 
 
-def test_tls_only_policy_refuses_plain_http(moto_server: Any) -> None:
-    store = new_store(moto_server, require_tls=True)
+def test_tls_only_deny_is_never_added_on_http_and_a_403_names_its_causes(
+        moto_server: Any) -> None:
+    store = new_store(moto_server, require_tls=True)  # moto is http://
     c = s3(moto_server)
+    with pytest.raises(Exception, match="NoSuchBucketPolicy"):
+        c.get_bucket_policy(Bucket=store.bucket)
+    share([("a.txt", [b"x"])], store=store)  # works: no deny on an http endpoint
+    # The deny an older vaultkit (or a human) put there refuses every plain-HTTP request;
+    # moto enforces it, and the error says why instead of a bare "403: Forbidden".
+    c.put_bucket_policy(Bucket=store.bucket, Policy=json.dumps(store.bucket_policy()))
     policy = json.loads(c.get_bucket_policy(Bucket=store.bucket)["Policy"])
     assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    assert policy["Statement"][0]["Effect"] == "Deny"
-    with pytest.raises(AccessDeniedError):
-        share([("a.txt", [b"x"])], store=store)  # moto is http://: refused, as it should be
-    assert leftovers(store) == ([], [])
+    with pytest.raises(AccessDeniedError) as err:
+        share([("a.txt", [b"x"])], store=store)
+    message = str(err.value)
+    assert "TLS-only" in message and "s3_require_tls = false" in message
+    assert "bucket policy" in message and "s3:PutObject" in message
+    assert err.value.source == "s3"
+    objs, ups = leftovers(store)
+    assert ups == [] and all(k.endswith(".json") or "ttl-" in k for k in objs)
+    assert len([k for k in objs if not k.endswith(".json")]) == 1  # only the first share
 
 
 def test_sse_kms_bucket_and_objects(moto_server: Any) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import pyzipper
 
-from vaultkit.archive import builder, verify_archive, write_archive
+from vaultkit.archive import builder, inputs, verify_archive, write_archive
 from vaultkit.archive._deflate import ParallelDeflater
 from vaultkit.errors import ArchiveError, ArchivePasswordError
 
@@ -228,14 +228,15 @@ def test_unreadable_input_mid_stream_leaves_no_output(tree: Path, tmp_path: Path
             self.real.close()
             super().close()
 
-    real_open = builder._open_input
-    monkeypatch.setattr(builder, "_open_input",
-                        lambda p: FailingRead(real_open(p)) if p == big else real_open(p))
+    real_open = inputs.open_planned
+    monkeypatch.setattr(inputs, "open_planned",
+                        lambda e: FailingRead(real_open(e)) if e.path == big.resolve()
+                        else real_open(e))
     outdir = tmp_path / "out"
     outdir.mkdir()
     with pytest.raises(ArchiveError, match="cannot read input: Input/output error") as err:
         write_archive([tree, big], outdir / "x.zip", password=PW)
-    assert err.value.reference == str(big)
+    assert err.value.reference == str(big.resolve())
     assert list(outdir.iterdir()) == []
 
 

@@ -48,7 +48,11 @@ def test_create_private_with_password_from_stdin(src: Path, tmp_path: Path) -> N
     assert [d.name for d in verify_archive(out, "my-own-long-password")] == ["a.txt"]
 
 
-def test_create_prompt_and_json(src: Path, tmp_path: Path) -> None:
+def test_create_prompt_and_json(src: Path, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from vaultkit.cli import _common
+
+    monkeypatch.setattr(_common, "stdin_is_tty", lambda: True)
     out = tmp_path / "q.zip"
     r = run("archive", "create", str(out), str(src), "--password-prompt", "--json",
             input="prompted-password-1\nprompted-password-1\n")
@@ -56,6 +60,61 @@ def test_create_prompt_and_json(src: Path, tmp_path: Path) -> None:
     data = json.loads(r.stdout[r.stdout.index("{"):])
     assert "password" not in data and data["entries"] == 2
     assert verify_archive(out, "prompted-password-1")
+
+
+def test_prompt_without_a_terminal_fails_at_once(src: Path, tmp_path: Path) -> None:
+    r = CliRunner().invoke(cli, ["archive", "create", str(tmp_path / "q.zip"), str(src),
+                                 "--password-prompt"], input="typed-ahead-password\n")
+    assert r.exit_code == 3
+    assert "--password-stdin" in r.output and "typed-ahead-password" not in r.output
+    assert not (tmp_path / "q.zip").exists()
+
+
+def test_list_relink_and_revoke_by_link(src: Path, tmp_path: Path) -> None:
+    store = f"file://{tmp_path / 'store'}"
+    r = run("archive", "list", "--store", store)
+    assert r.exit_code == 0 and "no shares" in r.stdout
+    shared = json.loads(run("archive", "share", str(src), "--store", store, "--retention", "30d",
+                            "--json").stdout)
+    r = run("archive", "list", "--store", store, "--json")
+    (row,) = json.loads(r.stdout)
+    assert row["id"] == shared["object_key"] and row["retention"] == "30d"
+    assert row["state"] == "active" and row["link_expires_at"] == shared["link_expires_at"]
+    assert set(row) == {"id", "retention", "created_at", "expires_at", "link_expires_at",
+                        "state", "size"}
+    r = run("archive", "list", "--store", store)
+    assert shared["object_key"] in r.stdout and "active" in r.stdout
+    r = run("archive", "relink", shared["object_key"].split("/")[1], "--store", store,
+            "--link-minutes", "30", "--json")
+    assert r.exit_code == 0, r.output
+    fresh = json.loads(r.stdout)
+    assert fresh["link"] == shared["link"]  # a file:// link is the path itself
+    assert json.loads(run("archive", "list", "--store", store, "--json").stdout)[0][
+        "link_expires_at"] == fresh["link_expires_at"]
+    # Revoke by the link the user received, read from stdin (a link is a bearer URL).
+    r = run("archive", "revoke", "-", "--store", store, "--json", input=shared["link"] + "\n")
+    assert json.loads(r.stdout) == {"id": shared["object_key"],
+                                    "object_key": shared["object_key"], "deleted": True}
+    assert json.loads(run("archive", "list", "--store", store, "--json").stdout) == []
+    r = CliRunner().invoke(cli, ["archive", "relink", shared["object_key"], "--store", store,
+                                 "--json"])
+    assert r.exit_code == 4 and json.loads(r.output)["error"]["type"] == "NotFoundError"
+
+
+def test_revoke_refuses_a_link_to_another_store(src: Path, tmp_path: Path) -> None:
+    a, b = f"file://{tmp_path / 'a'}", f"file://{tmp_path / 'b'}"
+    shared = json.loads(run("archive", "share", str(src), "--store", a, "--json").stdout)
+    r = CliRunner().invoke(cli, ["archive", "revoke", shared["link"], "--store", b])
+    assert r.exit_code == 3 and "not a link to this store" in r.output
+    assert Path(shared["link"][len("file://"):]).exists()
+
+
+def test_setup_on_a_local_store(tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    r = run("archive", "setup", "--store", f"file://{folder}", "--dry-run", "--json")
+    assert json.loads(r.stdout)["applied"] is False and not folder.exists()
+    r = run("archive", "setup", "--store", f"file://{folder}")
+    assert r.exit_code == 0 and folder.is_dir()
 
 
 def test_share_revoke_purge_on_a_local_store(src: Path, tmp_path: Path) -> None:

@@ -49,10 +49,14 @@ def test_local_layout_modes_and_sidecar(tmp_path: Path) -> None:
     assert stat.S_IMODE(data.stat().st_mode) == 0o600
     assert stat.S_IMODE(meta.stat().st_mode) == 0o600
     side = json.loads(meta.read_text())
-    assert set(side) == {"version", "key", "size", "sha256", "created_at", "expires_at"}
+    assert set(side) == {"version", "key", "size", "sha256", "created_at", "expires_at",
+                         "link_expires_at"}
+    assert side["link_expires_at"] is None
     assert datetime.fromisoformat(side["expires_at"]) == clock() + timedelta(days=14)
     link = store.link(key, filename="x.zip")
     assert link.url == data.as_uri() and link.url.startswith("file://")
+    assert datetime.fromisoformat(json.loads(meta.read_text())["link_expires_at"]) \
+        == link.expires_at
     assert sorted(p.name for p in (root / "ttl-14d").iterdir()) == sorted([data.name, meta.name])
 
 
@@ -88,14 +92,26 @@ def test_local_purge_cleans_orphans_and_keeps_foreign_files(tmp_path: Path) -> N
     orphan_data.write_bytes(b"no sidecar")
     orphan_meta = folder / ("c" * 32 + ".json")
     orphan_meta.write_text("{}")
+    young_meta = folder / ("e" * 32 + ".json")  # a commit about to rename its data in
+    young_meta.write_text("{}")
+    os.utime(orphan_meta, (0, 0))
     stale = folder / (".%s.part" % ("d" * 32))
     stale.write_bytes(b"crashed")
     os.utime(stale, (0, 0))
     foreign = folder / "README.json"
     foreign.write_text("{}")
+    old_tmp = folder / f".{'f' * 32}.json.k2j_x9qa.tmp"  # a crashed sidecar write
+    old_tmp.write_text("{")
+    os.utime(old_tmp, (0, 0))
+    young_tmp = folder / f".{'9' * 32}.json.a8f3kd0z.tmp"  # a sidecar being written now
+    young_tmp.write_text("{")
+    notes = folder / "NOTES.txt"
+    notes.write_text("team notes")
+    os.utime(notes, (0, 0))
     assert store.purge() == 0
     assert not orphan_data.exists() and not orphan_meta.exists() and not stale.exists()
-    assert foreign.exists()
+    assert foreign.exists() and young_meta.exists() and notes.exists() and young_tmp.exists()
+    assert not old_tmp.exists()
     assert b"".join(store.read(key)) == b"a"
 
 

@@ -36,17 +36,25 @@ import contextlib
 import hashlib
 import io
 import os
-import stat
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from ..errors import ArchiveError, ArchivePasswordError, UnsafeEntryNameError, VaultkitError
-from ..files import create_temp
+from ..errors import ArchiveError, ArchivePasswordError, VaultkitError
 from ..secret import Secret
+from .inputs import (
+    CHUNK,
+    InputItem,
+    PlannedEntry,
+    Progress,
+    _iter_chunks,
+    open_planned,
+    plan_entries,
+    total_input_bytes,
+)
 from .names import check_entry_name
 from .passwords import coerce_password
 
@@ -55,11 +63,6 @@ FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o600
 #: The only entry of a private archive's outer zip.
 PRIVATE_PAYLOAD = "payload.zip"
-CHUNK = 1024 * 1024
-
-ChunkSource = Iterable[bytes | bytearray | memoryview | str]
-InputItem = str | os.PathLike[str] | tuple[str, ChunkSource]
-Progress = Callable[[int], None]
 
 
 class Writable(Protocol):
@@ -80,123 +83,6 @@ class ArchiveInfo:
     def __repr__(self) -> str:
         return (f"ArchiveInfo(password=Secret('********'), size={self.size}, "
                 f"sha256={self.sha256!r}, entries={self.entries}, private={self.private})")
-
-
-@dataclass(frozen=True)
-class PlannedEntry:
-    name: str
-    path: Path | None = None
-    chunks: ChunkSource | None = None
-    size: int | None = None
-
-
-# --- planning: every name is checked before the first byte is written -----------------
-
-
-def plan_entries(inputs: Iterable[InputItem | PlannedEntry]) -> list[PlannedEntry]:
-    """Expand files, folders and ``(name, chunks)`` into checked, unique entry names."""
-    planned: list[PlannedEntry] = []
-    for item in inputs:
-        if isinstance(item, PlannedEntry):  # already planned (share() plans before uploading)
-            planned.append(item)
-            continue
-        if isinstance(item, tuple):
-            if len(item) != 2 or not isinstance(item[0], str):
-                raise ArchiveError("an iterable entry must be a (name, chunks) tuple")
-            name, chunks = item
-            if isinstance(chunks, (bytes, str)):
-                chunks = [chunks]
-            planned.append(PlannedEntry(check_entry_name(name), chunks=chunks))
-            continue
-        planned.extend(_plan_path(Path(os.fspath(item))))
-    seen: set[str] = set()
-    for p in planned:
-        # Case-insensitive file systems (Windows, macOS) would merge "A" and "a".
-        key = p.name.casefold()
-        if key in seen:
-            raise UnsafeEntryNameError("duplicate entry name", reference=p.name)
-        seen.add(key)
-    if not planned:
-        raise ArchiveError("nothing to archive: no input files")
-    return planned
-
-
-def _plan_path(path: Path) -> list[PlannedEntry]:
-    try:
-        st = path.stat()  # an explicitly named path may be a symlink: the caller chose it
-    except OSError as exc:
-        raise ArchiveError(f"cannot read input: {exc.strerror}", reference=str(path)) from exc
-    if stat.S_ISREG(st.st_mode):
-        return [PlannedEntry(check_entry_name(path.name), path=path, size=st.st_size)]
-    if not stat.S_ISDIR(st.st_mode):
-        raise ArchiveError("input is not a regular file or folder", reference=str(path))
-    base = path.resolve().name
-    out: list[PlannedEntry] = []
-    for root, dirs, files in os.walk(path, onerror=_walk_error):
-        dirs.sort()
-        for fname in sorted(files):
-            full = Path(root) / fname
-            rel = full.relative_to(path).as_posix()
-            name = f"{base}/{rel}" if base else rel
-            lst = full.lstat()
-            # Inside a folder, a symlink could point anywhere (~/.ssh): refuse, never follow.
-            if stat.S_ISLNK(lst.st_mode):
-                raise ArchiveError("symbolic links inside folders are not archived",
-                                   reference=str(full))
-            if not stat.S_ISREG(lst.st_mode):
-                raise ArchiveError("not a regular file", reference=str(full))
-            out.append(PlannedEntry(check_entry_name(name), path=full, size=lst.st_size))
-        for d in dirs:
-            if (Path(root) / d).is_symlink():
-                raise ArchiveError("symbolic links inside folders are not archived",
-                                   reference=str(Path(root) / d))
-    return out
-
-
-def _walk_error(exc: OSError) -> None:
-    raise ArchiveError(f"cannot read input folder: {exc.strerror}",
-                       reference=str(exc.filename)) from exc
-
-
-def total_input_bytes(inputs: Sequence[InputItem]) -> int | None:
-    """The number of input bytes if every input is a file or folder (for progress bars)."""
-    total = 0
-    for p in plan_entries(inputs):
-        if p.size is None:
-            return None
-        total += p.size
-    return total
-
-
-def _open_input(path: Path) -> IO[bytes]:
-    return path.open("rb")
-
-
-def _iter_chunks(entry: PlannedEntry) -> Iterator[bytes]:
-    if entry.path is not None:
-        try:
-            with _open_input(entry.path) as fh:
-                while data := fh.read(CHUNK):
-                    yield data
-        except OSError as exc:
-            raise ArchiveError(f"cannot read input: {exc.strerror or type(exc).__name__}",
-                               reference=str(entry.path)) from exc
-        return
-    assert entry.chunks is not None  # noqa: S101 - PlannedEntry has path or chunks
-    try:
-        for item in entry.chunks:
-            chunk: object = item
-            if isinstance(chunk, str):
-                yield chunk.encode("utf-8")
-            elif isinstance(chunk, (bytes, bytearray, memoryview)):
-                yield bytes(chunk)
-            else:
-                raise ArchiveError(
-                    f"entry chunks must be bytes or str, not {type(chunk).__name__}",
-                    reference=entry.name)
-    except OSError as exc:
-        raise ArchiveError(f"cannot read input: {exc.strerror or type(exc).__name__}",
-                           reference=entry.name) from exc
 
 
 # --- the output side --------------------------------------------------------------------
@@ -406,8 +292,13 @@ def write_archive(
 
 
 def _open_temp(target: Path) -> tuple[IO[bytes], str]:
-    """A 0600 temporary file next to ``target`` (same file system, so rename is atomic)."""
-    fd, tmp = create_temp(target, suffix=".part")
+    """A 0600 temporary file next to ``target`` (same file system, so rename is atomic).
+
+    ``mkstemp`` opens with ``O_CREAT | O_EXCL | O_NOFOLLOW``, mode 0600, a random name.
+    """
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     return os.fdopen(fd, "wb", buffering=CHUNK), tmp
 
 
@@ -505,6 +396,7 @@ __all__ = [
     "ArchiveInfo",
     "EntryDigest",
     "PlannedEntry",
+    "open_planned",
     "plan_entries",
     "total_input_bytes",
     "verify_archive",

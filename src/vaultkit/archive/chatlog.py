@@ -14,10 +14,11 @@ True
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
+from ..errors import ConfigError
 from ..storage import ObjectStore
 from ..storage.base import Retention
 from .share import ShareResult, share
@@ -48,6 +49,9 @@ def export_chat_log(
     Nothing about the user goes into the object key, metadata or tags; the file name the
     user sees is set on the link only.
     """
+    if isinstance(messages, AsyncIterable):  # e.g. discord.py's channel.history()
+        raise ConfigError("messages is an async iterator: use "
+                          "`await vaultkit.archive.aexport_chat_log(...)`")
     return share([(ENTRY_NAME, jsonl_lines(messages))], store=store, retention=retention,
                  private=private, filename=filename, link_lifetime=link_lifetime)
 

@@ -1,4 +1,4 @@
-"""Share: build, upload and sign in one streaming pass; revoke early; re-link later.
+"""Share: build, upload and sign in one streaming pass (list, revoke, relink: ``manage``).
 
 The archive bytes flow pyzipper -> hashing sink -> the store's upload (an S3 multipart
 upload, a local ``.part`` file, or memory): nothing is written twice and nothing waits
@@ -15,17 +15,19 @@ audited, stored, or put in object metadata or tags.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from .. import audit
-from ..errors import VaultkitError
+from ..errors import ArchiveError, VaultkitError
 from ..secret import Secret
 from ..storage import Link, ObjectStore, get_store, parse_retention, redact_url
-from ..storage.base import MAX_LINK_LIFETIME, Retention, check_object_key, utcnow
-from .builder import InputItem, PlannedEntry, Progress, plan_entries, write_archive
+from ..storage.base import MAX_LINK_LIFETIME, Retention, Upload, utcnow
+from .builder import write_archive
+from .inputs import InputItem, PlannedEntry, Progress, plan_entries
 from .names import check_download_name
 
 logger = logging.getLogger("vaultkit.archive")
@@ -78,6 +80,31 @@ class ShareResult:
         return data
 
 
+class ExportCancelledError(ArchiveError):
+    """The export was cancelled (``ashare``/``aexport_chat_log`` task cancelled): the upload
+    was aborted and nothing was stored."""
+
+    category = "cancelled"
+
+
+class _Stoppable:
+    """The upload, refusing further bytes once ``stop`` is set: the next write raises, and
+    the upload's ``with`` block aborts it. (A worker thread cannot be killed from outside;
+    it has to notice, and every archive byte passes through here.)"""
+
+    def __init__(self, upload: Upload, stop: threading.Event) -> None:
+        self._upload = upload
+        self._stop = stop
+
+    def write(self, data: bytes) -> int:
+        if self._stop.is_set():
+            raise ExportCancelledError("export cancelled", reference=self._upload.key)
+        return self._upload.write(data)
+
+    def flush(self) -> None:
+        self._upload.flush()
+
+
 def _store(store: ObjectStore | str) -> ObjectStore:
     return get_store(store) if isinstance(store, str) else store
 
@@ -99,11 +126,15 @@ def share(
     link_lifetime: timedelta | None = None,
     compresslevel: int = 6,
     progress: Progress | None = None,
+    threads: int | None = None,
+    cancel: threading.Event | None = None,
 ) -> ShareResult:
     """Encrypt ``inputs`` into a zip, stream it to ``store`` under a random key in the
     retention class, and sign a download link that expires no later than the object.
 
     On any failure the upload is aborted: no object, no open multipart upload, no link.
+    Setting ``cancel`` (from another thread) aborts it the same way at the next write,
+    with :class:`ExportCancelledError`; :func:`ashare` uses this.
     """
     st = _store(store)
     ret = parse_retention(retention)
@@ -111,11 +142,17 @@ def share(
     planned = plan_entries(inputs)  # hostile names fail before anything is uploaded
     key = st.new_key(ret)
     target = f"{st.uri}/{key}"
+    stop = cancel or threading.Event()
     try:
+        if stop.is_set():
+            raise ExportCancelledError("export cancelled before it started")
         expires_at = (_now(st) + ret.period).replace(microsecond=0)
         with st.open_upload(key, expires_at=expires_at) as upload:
-            info = write_archive(planned, upload, password=password, private=private,
-                                 compresslevel=compresslevel, progress=progress)
+            info = write_archive(planned, _Stoppable(upload, stop), password=password,
+                                 private=private, compresslevel=compresslevel,
+                                 threads=threads, progress=progress)
+            if stop.is_set():
+                raise ExportCancelledError("export cancelled", reference=key)
             upload.commit()
         try:
             cap = min(link_lifetime or MAX_LINK_LIFETIME, expires_at - _now(st))
@@ -136,26 +173,4 @@ def share(
                        store=st.uri, private=private)
 
 
-def revoke(object_key: str, *, store: ObjectStore | str) -> bool:
-    """Delete a shared archive now; its links stop working. ``True`` if it existed."""
-    st = _store(store)
-    check_object_key(object_key)
-    existed = st.delete(object_key)
-    audit.record("archive.revoke", target=f"{st.uri}/{object_key}",
-                 outcome="ok" if existed else "not_found")
-    return existed
-
-
-def relink(object_key: str, *, store: ObjectStore | str, filename: str = "export.zip",
-           link_lifetime: timedelta | None = None) -> Link:
-    """A fresh link for an existing share (e.g. a 15-minute link behind a bot redirect, or a
-    new 7-day link for a 30-day object). Never past the object's expiry."""
-    st = _store(store)
-    check_download_name(filename)
-    link = st.link(object_key, filename=filename, max_lifetime=link_lifetime)
-    audit.record("archive.relink", target=f"{st.uri}/{object_key}", outcome="ok",
-                 link_expires_at=link.expires_at.isoformat())
-    return link
-
-
-__all__ = ["ShareResult", "relink", "revoke", "share"]
+__all__ = ["ExportCancelledError", "ShareResult", "share"]

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ..secret import Secret
-from ._common import emit_json, handle_errors, is_tty, load_config
+from ._common import emit_json, handle_errors, is_tty, load_config, prompt_hidden
 
 RETENTIONS = ["7d", "14d", "30d"]
 STORE_HELP = "s3://bucket[/prefix], file://DIR or memory://name."
@@ -47,8 +47,8 @@ def _read_password(from_stdin: bool, prompt: bool) -> Secret[str] | None:
             raise click.UsageError("--password-stdin: no password on stdin")
         return Secret(line.rstrip("\r\n"))
     if prompt:
-        value = click.prompt("Archive password", hide_input=True, confirmation_prompt=True)
-        return Secret(str(value))
+        return prompt_hidden("Archive password", confirm=True,
+                             supply="pipe the password in with --password-stdin instead")
     return None
 
 
@@ -158,22 +158,95 @@ def share_cmd(paths: tuple[str, ...], store_uri: str, retention: str, filename: 
         click.echo(f"password: {result.password.reveal()}")
 
 
+def _share_ref(ref: str) -> str:
+    """``-`` reads the id or link from stdin: a link is a bearer URL, and argv is public."""
+    if ref != "-":
+        return ref
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise click.UsageError("no share id or link on stdin")
+    return line
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+@archive.command("list")
+@click.option("--store", "store_uri", required=True, help=STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@handle_errors
+def list_cmd(store_uri: str, as_json: bool) -> None:
+    """List shares: id, retention, created, object expiry, link expiry and state."""
+    from ..archive import list_shares
+
+    shares = list_shares(store=_store(store_uri, None))
+    if as_json:
+        emit_json([s.to_dict() for s in shares])
+        return
+    if not shares:
+        click.echo("no shares")
+        return
+    click.echo(f"{'ID':40} {'RETENTION':9} {'CREATED (UTC)':16} {'EXPIRES':16} "
+               f"{'LINK EXPIRES':16} STATE")
+    for s in shares:
+        click.echo(f"{s.id:40} {s.retention:9} {_when(s.created_at):16} "
+                   f"{_when(s.expires_at):16} {_when(s.link_expires_at):16} {s.state}")
+
+
 @archive.command()
-@click.argument("key")
+@click.argument("ref", metavar="ID|LINK")
 @click.option("--store", "store_uri", required=True, help=STORE_HELP)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def revoke(key: str, store_uri: str, as_json: bool) -> None:
-    """Delete a shared archive now; its links stop working."""
-    from ..archive import revoke as do_revoke
+def revoke(ref: str, store_uri: str, as_json: bool) -> None:
+    """Delete a share now, by id or by the link the user received (- reads it from stdin);
+    its links stop working."""
+    from ..archive.manage import resolve_share
+    from ..archive.manage import revoke as do_revoke
+    from ..errors import NotFoundError
 
-    existed = do_revoke(key, store=_store(store_uri, None))
+    store = _store(store_uri, None)
+    ref = _share_ref(ref)
+    try:
+        key: str | None = resolve_share(ref, store=store)
+    except NotFoundError:
+        key = None
+    existed = do_revoke(key, store=store) if key else False
+    shown = key or ref
     if as_json:
-        emit_json({"object_key": key, "deleted": existed})
+        emit_json({"id": shown, "object_key": shown, "deleted": existed})
     elif existed:
-        click.echo(f"revoked {key}")
+        click.echo(f"revoked {shown}")
     else:
-        click.echo(f"{key}: already gone")
+        click.echo(f"{shown}: already gone")
+
+
+@archive.command()
+@click.argument("ref", metavar="ID|LINK")
+@click.option("--store", "store_uri", required=True, help=STORE_HELP)
+@click.option("--filename", default="export.zip", show_default=True,
+              help="The file name the recipient's browser saves.")
+@click.option("--link-minutes", type=click.IntRange(1, 7 * 24 * 60), default=None,
+              help="Make the link expire sooner than min(remaining retention, 7 days).")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def relink(ref: str, store_uri: str, filename: str, link_minutes: int | None,
+           as_json: bool) -> None:
+    """Print a fresh link for a share, capped by its remaining retention, 7 days and the
+    signing credentials' life."""
+    from ..archive.manage import relink as do_relink
+    from ..archive.manage import resolve_share
+
+    store = _store(store_uri, None)
+    key = resolve_share(_share_ref(ref), store=store)
+    lifetime = timedelta(minutes=link_minutes) if link_minutes else None
+    link = do_relink(key, store=store, filename=filename, link_lifetime=lifetime)
+    if as_json:
+        emit_json({"id": key, "link": link.url, "link_expires_at": link.expires_at.isoformat()})
+        return
+    click.echo(f"link: {link.url}")
+    click.echo(f"link expires: {link.expires_at.isoformat()}")
 
 
 @archive.command()
@@ -192,9 +265,43 @@ def purge(store_uri: str, as_json: bool) -> None:
 @archive.command()
 @click.option("--store", "store_uri", required=True, help=STORE_HELP)
 @click.option("--kms-key-id", default=None, help="SSE-KMS key for S3 (default: SSE-S3).")
+@click.option("--dry-run", is_flag=True, help="Print the changes as a diff; change nothing.")
+@click.option("--force", "force", multiple=True,
+              type=click.Choice(["encryption", "public-access-block", "lifecycle"]),
+              help="Also change this bucket-wide setting of an existing bucket (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @handle_errors
-def setup(store_uri: str, kms_key_id: str | None) -> None:
-    """Create the bucket/folder with lifecycle, encryption and public-access settings."""
+def setup(store_uri: str, kms_key_id: str | None, dry_run: bool, force: tuple[str, ...],
+          as_json: bool) -> None:
+    """Create the bucket/folder and bring vaultkit's own settings up to date.
+
+    On S3 only policy statements and lifecycle rules named vaultkit-* are written; other
+    statements and rules are kept, and bucket-wide settings of an existing bucket (default
+    encryption, Block Public Access, conflicting rules) are reported, changed only with
+    --force NAME.
+    """
     store = _store(store_uri, kms_key_id)
-    store.ensure()
-    click.echo(f"ready: {store.uri}")
+    ensure_bucket = getattr(store, "ensure_bucket", None)
+    if ensure_bucket is None:  # file:// and memory://: a folder with mode 0700, or nothing
+        if not dry_run:
+            store.ensure()
+        report = {"store": store.uri, "applied": not dry_run, "changes": [], "findings": []}
+        if as_json:
+            emit_json(report)
+        else:
+            click.echo(f"{'would be ready' if dry_run else 'ready'}: {store.uri}")
+        return
+    plan = ensure_bucket(dry_run=dry_run, force=force)
+    if as_json:
+        emit_json({"store": store.uri, **plan.as_dict()})
+        return
+    for finding in plan.findings:
+        click.echo(f"note: {finding.setting}: {finding.message}", err=True)
+    if dry_run:
+        diff = plan.diff()
+        click.echo(diff if diff else "no changes")
+        return
+    if plan.changes:
+        click.echo(f"updated {', '.join(plan.changes)}: {store.uri}")
+    else:
+        click.echo(f"already up to date: {store.uri}")

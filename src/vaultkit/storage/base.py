@@ -31,6 +31,9 @@ MAX_LINK_LIFETIME = timedelta(days=7)
 #: A link shorter than this is useless to a person; refuse to sign it.
 MIN_LINK_LIFETIME = timedelta(seconds=60)
 _KEY = re.compile(r"^ttl-(7|14|30)d/[0-9a-f]{32}$")
+#: A vaultkit key at the end of a link's path (LocalStore's paths end in ``.zip``).
+_KEY_IN_PATH = re.compile(r"(?:^|/)(ttl-(?:7|14|30)d/[0-9a-f]{32})(?:\.zip)?$")
+_HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 
 Clock = Callable[[], datetime]
 
@@ -81,6 +84,23 @@ def check_object_key(key: str) -> Retention:
         raise InvalidReferenceError("not a vaultkit object key (expected ttl-<N>d/<32 hex>)",
                                     reference=str(key)[:100])
     return Retention(int(key.split("-", 1)[1].split("d", 1)[0]))
+
+
+def key_in_link_path(path: str) -> str | None:
+    """The vaultkit object key a (URL-decoded) link path ends with, if any."""
+    match = _KEY_IN_PATH.search(path)
+    return match.group(1) if match else None
+
+
+def candidate_keys(share_id: str) -> list[str]:
+    """The object keys a share id may name: the key itself, or its 32 hex digits alone
+    (then one key per retention class, for the caller to probe)."""
+    text = share_id.strip()
+    if _KEY.match(text):
+        return [text]
+    if _HEX_ID.match(text):
+        return [f"ttl-{days}d/{text}" for days in RETENTION_DAYS]
+    return []
 
 
 def link_expiry(now: datetime, object_expires_at: datetime, *,
@@ -144,6 +164,8 @@ class ObjectInfo:
     created_at: datetime
     expires_at: datetime
     sha256: str | None = None
+    #: When the latest link handed out for it stops working (``None``: not recorded).
+    link_expires_at: datetime | None = None
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
@@ -247,7 +269,16 @@ class ObjectStore(Protocol):
         """The object's bytes; refuses an expired object (:class:`ObjectExpiredError`)."""
 
     def link(self, key: str, *, filename: str, max_lifetime: timedelta | None = None) -> Link:
-        """A download link that expires no later than the object does."""
+        """A download link that expires no later than the object does; the store records
+        its expiry (``ObjectInfo.link_expires_at``)."""
+
+    def objects(self) -> list[ObjectInfo]:
+        """Every vaultkit object in the store (expired ones too, until purged), oldest first.
+        Files or objects with other names are never listed."""
+
+    def key_for_link(self, link: str) -> str:
+        """The object key a link from this store points at; :class:`InvalidReferenceError`
+        for anything else (another store's link, a foreign path)."""
 
     def delete(self, key: str) -> bool:
         """Delete now (``revoke``). ``True`` if the object existed."""
@@ -264,7 +295,9 @@ __all__ = [
     "ObjectStore",
     "Retention",
     "Upload",
+    "candidate_keys",
     "check_object_key",
+    "key_in_link_path",
     "link_expiry",
     "new_object_key",
     "parse_retention",

@@ -24,13 +24,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from ..errors import NotFoundError, ObjectExpiredError, StorageError, VaultkitError
+from ..errors import (
+    InvalidReferenceError,
+    NotFoundError,
+    ObjectExpiredError,
+    StorageError,
+    VaultkitError,
+)
 from ..files import write_private
 from .base import (
     RETENTION_DAYS,
@@ -40,6 +48,7 @@ from .base import (
     Retention,
     Upload,
     check_object_key,
+    key_in_link_path,
     link_expiry,
     new_object_key,
     utcnow,
@@ -48,6 +57,18 @@ from .base import (
 CHUNK = 1024 * 1024
 #: A ``.part`` file older than this belongs to a crashed upload.
 STALE_PART_SECONDS = 24 * 3600
+#: A sidecar without its data is only an orphan once it is this old (a commit writes the
+#: sidecar a moment before it renames the data into place).
+ORPHAN_GRACE_SECONDS = 3600
+
+# The only names purge ever considers. Anything else in the folder (a README, a file a
+# human put there, an editor's swap file) belongs to someone else and is never touched.
+_DATA = re.compile(r"^([0-9a-f]{32})\.zip$")
+_SIDECAR = re.compile(r"^([0-9a-f]{32})\.json$")
+_PART = re.compile(r"^\.([0-9a-f]{32})\.part$")
+#: files.write_private's temporary name for a sidecar being written:
+#: ``.<hex>.json.<random>.tmp`` (the random part's alphabet is tempfile's or hex).
+_SIDECAR_TMP = re.compile(r"^\.([0-9a-f]{32})\.json\.[A-Za-z0-9_]{6,16}\.tmp$")
 
 
 def _oserror(what: str, exc: OSError, key: str | None) -> StorageError:
@@ -102,7 +123,17 @@ class _LocalUpload(Upload):
 
 def _info_to_json(info: ObjectInfo) -> dict[str, Any]:
     return {"version": 1, "key": info.key, "size": info.size, "sha256": info.sha256,
-            "created_at": info.created_at.isoformat(), "expires_at": info.expires_at.isoformat()}
+            "created_at": info.created_at.isoformat(), "expires_at": info.expires_at.isoformat(),
+            "link_expires_at": info.link_expires_at.isoformat() if info.link_expires_at
+            else None}
+
+
+def _age(path: Path) -> float:
+    """Seconds since ``path`` was modified; 0 if it vanished meanwhile (never stale)."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 class LocalStore:
@@ -145,8 +176,10 @@ class LocalStore:
         except (OSError, ValueError) as exc:
             raise StorageError("unreadable object metadata", source="local-store",
                                reference=key) from exc
+        link = raw.get("link_expires_at")
         return ObjectInfo(key, size, datetime.fromisoformat(raw["created_at"]),
-                          datetime.fromisoformat(raw["expires_at"]), raw.get("sha256"))
+                          datetime.fromisoformat(raw["expires_at"]), raw.get("sha256"),
+                          datetime.fromisoformat(link) if link else None)
 
     def _live(self, key: str) -> ObjectInfo:
         info = self.head(key)
@@ -173,7 +206,33 @@ class LocalStore:
     def link(self, key: str, *, filename: str, max_lifetime: timedelta | None = None) -> Link:
         info = self._live(key)
         expires = link_expiry(self.clock(), info.expires_at, max_lifetime=max_lifetime)
-        return Link(self._paths(key)[0].as_uri(), expires)
+        data, meta = self._paths(key)
+        record = ObjectInfo(info.key, info.size, info.created_at, info.expires_at, info.sha256,
+                            expires)
+        write_private(meta, json.dumps(_info_to_json(record), sort_keys=True).encode())
+        return Link(data.as_uri(), expires)
+
+    def key_for_link(self, link: str) -> str:
+        parts = urlsplit(link.strip())
+        key = key_in_link_path(unquote(parts.path))
+        if parts.scheme == "file" and key is not None \
+                and Path(unquote(parts.path)) == self._paths(key)[0]:
+            return key
+        raise InvalidReferenceError("not a link to this store's objects",
+                                    reference=link.split("?", 1)[0][:200])
+
+    def objects(self) -> list[ObjectInfo]:
+        found: list[ObjectInfo] = []
+        for days in RETENTION_DAYS:
+            folder = self.root / f"ttl-{days}d"
+            with contextlib.suppress(FileNotFoundError):
+                for entry in folder.iterdir():
+                    match = _SIDECAR.match(entry.name)
+                    if match is None:
+                        continue
+                    with contextlib.suppress(VaultkitError):  # half-written or foreign
+                        found.append(self.head(f"ttl-{days}d/{match.group(1)}"))
+        return sorted(found, key=lambda i: (i.created_at, i.key))
 
     def delete(self, key: str) -> bool:
         data, meta = self._paths(key)
@@ -189,34 +248,59 @@ class LocalStore:
         return existed
 
     def purge(self) -> int:
-        """Delete expired objects, orphans and stale ``.part`` files. Returns objects removed."""
+        """Delete expired objects and what crashed uploads left. Returns objects removed.
+
+        Safe to run while shares are being made (from cron, a timer, or another thread):
+
+        * Only exact vaultkit names are considered (``<32 hex>.zip``, ``<32 hex>.json``,
+          ``.<32 hex>.part`` and the sidecar's own temporary file); foreign files stay.
+        * A ``.part`` file or sidecar temporary file is removed only when older than a day:
+          younger ones are uploads in progress.
+        * A sidecar without data is removed only if no ``.part`` is waiting to become that
+          data and the sidecar is over an hour old. The ``.part`` is checked *before* the
+          data, so a commit renaming it in between is always seen.
+        """
         now = self.clock()
         removed = 0
         for days in RETENTION_DAYS:
             folder = self.root / f"ttl-{days}d"
-            if not folder.is_dir():
+            try:
+                names = sorted(p.name for p in folder.iterdir())
+            except FileNotFoundError:
                 continue
-            for entry in folder.iterdir():
-                name = entry.name
-                if name.endswith(".part"):
-                    with contextlib.suppress(OSError):
-                        if time.time() - entry.stat().st_mtime > STALE_PART_SECONDS:
+            except OSError as exc:
+                raise _oserror("cannot list the store folder", exc, str(folder)) from exc
+            for name in names:
+                entry = folder / name
+                if _PART.match(name) or _SIDECAR_TMP.match(name):
+                    if _age(entry) > STALE_PART_SECONDS:
+                        with contextlib.suppress(FileNotFoundError):
                             entry.unlink()
                     continue
-                if not name.endswith(".json"):
-                    if not entry.with_suffix(".json").exists():
-                        with contextlib.suppress(OSError):
-                            entry.unlink()  # data without expiry: never served, so drop it
+                data_match = _DATA.match(name)
+                if data_match is not None:
+                    if not (folder / f"{data_match.group(1)}.json").exists():
+                        # Data without its expiry is never served (commit writes the sidecar
+                        # first; delete removes the data first): drop it.
+                        with contextlib.suppress(FileNotFoundError):
+                            entry.unlink()
                     continue
-                key = f"ttl-{days}d/{entry.stem}"
+                side_match = _SIDECAR.match(name)
+                if side_match is None:
+                    continue  # not ours
+                hexid = side_match.group(1)
+                key = f"ttl-{days}d/{hexid}"
+                part = folder / f".{hexid}.part"
                 try:
                     info = self.head(key)
                 except NotFoundError:
-                    with contextlib.suppress(OSError):
-                        entry.unlink()  # a sidecar whose data never arrived
+                    if not part.exists() and not (folder / f"{hexid}.zip").exists() \
+                            and _age(entry) > ORPHAN_GRACE_SECONDS:
+                        with contextlib.suppress(FileNotFoundError):
+                            entry.unlink()  # a sidecar whose data never arrived
                     continue
                 except VaultkitError:
-                    continue  # not ours (bad name) or unreadable: leave it for a human
+                    continue  # unreadable (being rewritten, or damaged): leave it for a human
                 if info.expired(now) and self.delete(key):
                     removed += 1
         return removed

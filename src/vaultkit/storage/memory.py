@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from ..errors import NotFoundError, ObjectExpiredError
+from ..errors import InvalidReferenceError, NotFoundError, ObjectExpiredError
 from .base import (
     Clock,
     Link,
@@ -29,6 +29,7 @@ from .base import (
     Retention,
     Upload,
     check_object_key,
+    key_in_link_path,
     link_expiry,
     new_object_key,
     utcnow,
@@ -115,9 +116,28 @@ class MemoryStore:
         yield obj.data
 
     def link(self, key: str, *, filename: str, max_lifetime: timedelta | None = None) -> Link:
-        info = self.head(key)
-        expires = link_expiry(self.clock(), info.expires_at, max_lifetime=max_lifetime)
+        obj = self._get(key)
+        if obj.info.expired(self.clock()):
+            raise ObjectExpiredError("the object has expired", source="memory-store",
+                                     reference=key)
+        expires = link_expiry(self.clock(), obj.info.expires_at, max_lifetime=max_lifetime)
+        with self._lock:
+            obj.info = replace(obj.info, link_expires_at=expires)
         return Link(f"{self.uri}/{key}?filename={quote(filename)}", expires)
+
+    def key_for_link(self, link: str) -> str:
+        parts = urlsplit(link.strip())
+        key = key_in_link_path(parts.path)
+        if parts.scheme == "memory" and parts.netloc == self.name and key is not None \
+                and parts.path == f"/{key}":
+            return key
+        raise InvalidReferenceError("not a link to this store's objects",
+                                    reference=link.split("?", 1)[0][:200])
+
+    def objects(self) -> list[ObjectInfo]:
+        with self._lock:
+            infos = [o.info for o in self._objects.values()]
+        return sorted(infos, key=lambda i: (i.created_at, i.key))
 
     def delete(self, key: str) -> bool:
         check_object_key(key)

@@ -1,17 +1,12 @@
 """``s3://bucket[/prefix]``: exports in S3 (or MinIO, LocalStack, moto) with lifecycle expiry.
 
-:meth:`S3Store.ensure_bucket` configures, idempotently:
-
-* one lifecycle rule per retention class, matching the immutable key prefix
-  ``<prefix>ttl-<N>d/`` (tags are mutable, prefixes are not), expiring current objects
-  after N days and non-current versions after 1 day (in case versioning gets enabled);
-* a rule aborting incomplete multipart uploads after 1 day (a backstop: vaultkit itself
-  aborts on every error);
-* default encryption: SSE-S3 (``AES256``), or SSE-KMS with ``kms_key_id`` and S3 Bucket
-  Keys (fewer KMS calls);
-* Block Public Access (all four settings), and a bucket policy refusing plain HTTP
-  (``require_tls``; ``[archive] s3_require_tls = false`` turns it off for a local
-  http:// endpoint such as moto or MinIO).
+:meth:`S3Store.ensure_bucket` (``vaultkit archive setup``) writes only what vaultkit owns
+on a bucket others may share (the rule is in :mod:`.s3_setup`): the ``vaultkit-``
+lifecycle rules (one per retention class, on the immutable key prefix
+``<prefix>ttl-<N>d/``, plus aborting incomplete multipart uploads after 1 day) and the
+``vaultkit-`` TLS-only policy statement (https endpoints only). Default encryption and
+Block Public Access are set on a bucket it creates; on an existing bucket they are
+reported and changed only with ``force``.
 
 Lifecycle deletion is day-granular and asynchronous (it may run a day or more after the
 object became eligible), so it is garbage collection, not the access cut-off. The
@@ -20,21 +15,31 @@ expiry, 7 days (SigV4's maximum) or the signing credentials' expiry. :meth:`purg
 deletes expired objects immediately for those who want a hard deadline.
 
 Uploads are multipart and streaming: at most one part (8 MiB by default) is buffered.
-Any error aborts the multipart upload. Objects carry no metadata and no tags: nothing
-but the random key and the ciphertext.
+Any error aborts the multipart upload. Objects carry no metadata and no tags. Beside each
+object, ``<key>.json`` records its times, size and SHA-256 and the expiry of its latest
+link (what ``archive list`` shows); it is under the same prefix, so the same lifecycle
+rule deletes it, and ``delete``/``purge`` remove it with the object.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlsplit
 
 from ..config import Config
-from ..errors import ConfigError, NotFoundError, ObjectExpiredError
+from ..errors import (
+    AccessDeniedError,
+    ConfigError,
+    InvalidReferenceError,
+    NotFoundError,
+    ObjectExpiredError,
+)
 from .base import (
     RETENTION_DAYS,
     Clock,
@@ -43,15 +48,23 @@ from .base import (
     Retention,
     Upload,
     check_object_key,
+    key_in_link_path,
     link_expiry,
     new_object_key,
     utcnow,
 )
 
+if TYPE_CHECKING:
+    from .s3_setup import SetupPlan
+
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 #: S3 refuses parts smaller than 5 MiB, except the last.
 MIN_PART_SIZE = 5 * 1024 * 1024
 RULE_PREFIX = "vaultkit-"
+#: A share's record (timestamps and size, never a name or password) next to its object.
+RECORD_SUFFIX = ".json"
+_DATA = re.compile(r"^ttl-(7|14|30)d/[0-9a-f]{32}$")
+_RECORD = re.compile(r"^ttl-(7|14|30)d/[0-9a-f]{32}\.json$")
 
 logger = logging.getLogger("vaultkit.storage.s3")
 
@@ -74,7 +87,7 @@ class _S3Upload(Upload):
         if store.kms_key_id:
             extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": store.kms_key_id,
                      "BucketKeyEnabled": True}
-        with store._errors(key):
+        with store._denied(key, "PutObject"):
             resp = self._s3.create_multipart_upload(
                 Bucket=store.bucket, Key=self._full, ContentType="application/zip", **extra)
         self._upload_id: str = resp["UploadId"]
@@ -88,7 +101,7 @@ class _S3Upload(Upload):
 
     def _send(self, part: bytes) -> None:
         number = len(self._parts) + 1
-        with self._store._errors(self.key):
+        with self._store._denied(self.key, "PutObject"):
             resp = self._s3.upload_part(Bucket=self._store.bucket, Key=self._full,
                                         UploadId=self._upload_id, PartNumber=number, Body=part)
         self._parts.append({"PartNumber": number, "ETag": resp["ETag"]})
@@ -97,11 +110,18 @@ class _S3Upload(Upload):
         if self._buf or not self._parts:
             self._send(bytes(self._buf))
             self._buf = bytearray()
-        with self._store._errors(self.key):
+        with self._store._denied(self.key, "PutObject"):
             self._s3.complete_multipart_upload(
                 Bucket=self._store.bucket, Key=self._full, UploadId=self._upload_id,
                 MultipartUpload={"Parts": self._parts})
-        return ObjectInfo(self.key, self.size, self._store.clock(), self.expires_at, self.sha256)
+        info = ObjectInfo(self.key, self.size, self._store.clock(), self.expires_at, self.sha256)
+        try:
+            self._store._put_record(info)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._s3.delete_object(Bucket=self._store.bucket, Key=self._full)
+            raise
+        return info
 
     def _abort(self) -> None:
         self._buf = bytearray()
@@ -156,79 +176,114 @@ class S3Store:
 
         return aws.aws_errors("s3", reference=f"{self.uri}/{key}" if key else self.uri)
 
+    @contextlib.contextmanager
+    def _denied(self, key: str, action: str) -> Iterator[None]:
+        try:
+            with self._errors(key):
+                yield
+        except AccessDeniedError as exc:
+            raise self.access_denied(exc, key, action) from exc
+
     def _full_key(self, key: str) -> str:
         check_object_key(key)
         return self.prefix + key
 
-    # --- bucket setup -------------------------------------------------------------------
+    # --- share records: <key>.json beside the object, same prefix, same lifecycle rule ---
+
+    def _put_record(self, info: ObjectInfo) -> None:
+        body = json.dumps({
+            "version": 1, "key": info.key, "size": info.size, "sha256": info.sha256,
+            "created_at": info.created_at.isoformat(), "expires_at": info.expires_at.isoformat(),
+            "link_expires_at": info.link_expires_at.isoformat() if info.link_expires_at
+            else None}, sort_keys=True).encode()
+        extra: dict[str, Any] = {"ServerSideEncryption": "AES256"}
+        if self.kms_key_id:
+            extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
+        with self._denied(info.key, "PutObject"):
+            self._client().put_object(Bucket=self.bucket,
+                                      Key=self._full_key(info.key) + RECORD_SUFFIX,
+                                      Body=body, ContentType="application/json", **extra)
+
+    def _get_record(self, key: str) -> dict[str, Any] | None:
+        try:
+            with self._errors(key):
+                body = self._client().get_object(
+                    Bucket=self.bucket, Key=self._full_key(key) + RECORD_SUFFIX)["Body"].read()
+        except NotFoundError:
+            return None
+        try:
+            record: dict[str, Any] = json.loads(body)
+        except ValueError:
+            return None
+        return record
+
+    # --- bucket setup (the ownership rule lives in s3_setup) ---------------------------
 
     def lifecycle_rules(self) -> list[dict[str, Any]]:
-        rules: list[dict[str, Any]] = [{
-            "ID": f"{RULE_PREFIX}ttl-{days}d",
-            "Filter": {"Prefix": f"{self.prefix}ttl-{days}d/"},
-            "Status": "Enabled",
-            "Expiration": {"Days": days},
-            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
-        } for days in RETENTION_DAYS]
-        rules.append({
-            "ID": f"{RULE_PREFIX}abort-incomplete-uploads",
-            "Filter": {"Prefix": self.prefix},
-            "Status": "Enabled",
-            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-        })
-        return rules
+        from .s3_setup import lifecycle_rules
 
-    def ensure_bucket(self) -> None:
-        """Create the bucket if needed and (re)apply lifecycle, encryption and access rules.
+        return lifecycle_rules(self.prefix, RETENTION_DAYS)
 
-        Lifecycle rules not named ``vaultkit-*`` are kept as they are.
+    def endpoint_is_https(self) -> bool:
+        url = str(getattr(self._client().meta, "endpoint_url", "") or "")
+        return url.lower().startswith("https://")
+
+    def plan_bucket(self, *, force: Iterable[str] = ()) -> SetupPlan:
+        """What :meth:`ensure_bucket` would change, without changing anything."""
+        from .s3_setup import plan_setup, read_state
+
+        with self._errors():
+            state = read_state(self._client(), self.bucket)
+        return plan_setup(state, bucket=self.bucket, prefix=self.prefix,
+                          retention_days=RETENTION_DAYS, kms_key_id=self.kms_key_id,
+                          require_tls=self.require_tls, https=self.endpoint_is_https(),
+                          force=force)
+
+    def ensure_bucket(self, *, dry_run: bool = False, force: Iterable[str] = ()) -> SetupPlan:
+        """Create the bucket if needed and bring vaultkit's own settings up to date.
+
+        Only ``vaultkit-`` policy statements and lifecycle rules are written; everything
+        else is kept, and bucket-wide settings of an existing bucket are reported in
+        :attr:`SetupPlan.findings` unless ``force`` names them (see :mod:`.s3_setup`).
+        A second run is a no-op (``plan.changes == []``).
         """
+        from .s3_setup import apply_plan
+
+        plan = self.plan_bucket(force=force)
+        if dry_run or not plan.changes:
+            return plan
         s3 = self._client()
         with self._errors():
-            try:
-                s3.head_bucket(Bucket=self.bucket)
-            except Exception as exc:
-                from ..backends.aws import map_exception
+            applied = apply_plan(s3, plan, region=s3.meta.region_name)
+        for finding in plan.findings:
+            logger.warning("setup %s: %s: %s", self.uri, finding.setting, finding.message)
+        return applied
 
-                if not isinstance(map_exception(exc, source="s3"), NotFoundError):
-                    raise
-                region = s3.meta.region_name
-                kwargs: dict[str, Any] = {"Bucket": self.bucket}
-                if region and region != "us-east-1":
-                    kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-                s3.create_bucket(**kwargs)
-            s3.put_public_access_block(Bucket=self.bucket, PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True, "IgnorePublicAcls": True,
-                "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-            sse: dict[str, Any] = {"SSEAlgorithm": "AES256"}
-            if self.kms_key_id:
-                sse = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": self.kms_key_id}
-            s3.put_bucket_encryption(Bucket=self.bucket, ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": sse,
-                           "BucketKeyEnabled": bool(self.kms_key_id)}]})
-            existing: list[dict[str, Any]] = []
-            try:
-                existing = s3.get_bucket_lifecycle_configuration(Bucket=self.bucket)["Rules"]
-            except Exception as exc:
-                if "NoSuchLifecycleConfiguration" not in str(exc):
-                    raise
-            keep = [r for r in existing if not str(r.get("ID", "")).startswith(RULE_PREFIX)]
-            s3.put_bucket_lifecycle_configuration(
-                Bucket=self.bucket,
-                LifecycleConfiguration={"Rules": keep + self.lifecycle_rules()})
-            if self.require_tls:
-                s3.put_bucket_policy(Bucket=self.bucket,
-                                     Policy=json.dumps(self.bucket_policy()))
+    def ensure(self) -> None:
+        self.ensure_bucket()
 
     def bucket_policy(self) -> dict[str, Any]:
-        """Refuse any request not made over TLS (``aws:SecureTransport``)."""
-        arn = f"arn:aws:s3:::{self.bucket}"
-        return {"Version": "2012-10-17", "Statement": [{
-            "Sid": "VaultkitDenyInsecureTransport", "Effect": "Deny", "Principal": "*",
-            "Action": "s3:*", "Resource": [arn, f"{arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+        """vaultkit's own statement: refuse any request not made over TLS."""
+        from .s3_setup import tls_statement
 
-    ensure = ensure_bucket
+        return {"Version": "2012-10-17", "Statement": [tls_statement(self.bucket)]}
+
+    def access_denied(self, exc: AccessDeniedError, key: str, action: str) -> AccessDeniedError:
+        """A 403 on upload with its likely causes named (S3 itself says only "Forbidden")."""
+        causes = [f"the bucket policy denies {action} (see `vaultkit archive setup --dry-run "
+                  f"--store {self.uri}`)"]
+        if not self.endpoint_is_https():
+            causes.insert(0, "a TLS-only (aws:SecureTransport) deny statement, and this "
+                          "endpoint is http://: set [archive] s3_require_tls = false and run "
+                          "`vaultkit archive setup` to remove vaultkit's")
+        causes.append(f"the credentials lack s3:{action} on arn:aws:s3:::{self.bucket}/"
+                      f"{self.prefix}*")
+        if self.kms_key_id:
+            causes.append(f"the credentials lack kms:GenerateDataKey/kms:Decrypt on KMS key "
+                          f"{self.kms_key_id}")
+        return AccessDeniedError(
+            f"S3 refused the upload ({exc.status or 403}); likely causes: " + "; ".join(causes),
+            source="s3", reference=f"{self.uri}/{key}", status=exc.status)
 
     # --- objects --------------------------------------------------------------------------
 
@@ -246,7 +301,22 @@ class S3Store:
         created: datetime = resp["LastModified"]
         if created.tzinfo is None:
             created = created.replace(tzinfo=timezone.utc)
-        return ObjectInfo(key, int(resp["ContentLength"]), created, created + retention.period)
+        return self._info(key, retention, int(resp["ContentLength"]), created)
+
+    def _info(self, key: str, retention: Retention, size: int, modified: datetime,
+              record: dict[str, Any] | None = None) -> ObjectInfo:
+        """The object's times: from its record when there is one (written at commit), else
+        from LastModified, which is when the multipart upload completed."""
+        record = self._get_record(key) if record is None else record
+        created, expires, sha, link = modified, modified + retention.period, None, None
+        if record:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                created = datetime.fromisoformat(record["created_at"])
+                expires = datetime.fromisoformat(record["expires_at"])
+                sha = record.get("sha256")
+                if record.get("link_expires_at"):
+                    link = datetime.fromisoformat(record["link_expires_at"])
+        return ObjectInfo(key, size, created, expires, sha, link)
 
     def _live(self, key: str) -> ObjectInfo:
         info = self.head(key)
@@ -290,33 +360,82 @@ class S3Store:
                         "ResponseContentDisposition": content_disposition(filename),
                         "ResponseContentType": "application/zip"},
                 ExpiresIn=seconds)
-        return Link(url, now.replace(microsecond=0) + timedelta(seconds=seconds))
+        link = Link(url, now.replace(microsecond=0) + timedelta(seconds=seconds))
+        self._put_record(ObjectInfo(key, info.size, info.created_at, info.expires_at,
+                                    info.sha256, link.expires_at))
+        return link
+
+    def key_for_link(self, link: str) -> str:
+        """The key of a pre-signed link to this bucket and prefix (path or virtual-host style)."""
+        parts = urlsplit(link.strip())
+        path = unquote(parts.path)
+        key = key_in_link_path(path)
+        host = (parts.hostname or "").lower()
+        if key is not None and parts.scheme in ("http", "https") and (
+                path == f"/{self.bucket}/{self.prefix}{key}"
+                or (host.startswith(f"{self.bucket.lower()}.")
+                    and path == f"/{self.prefix}{key}")):
+            return key
+        raise InvalidReferenceError("not a link to this store's objects",
+                                    reference=f"{parts.scheme}://{parts.netloc}{parts.path}"[:200])
+
+    def _listing(self) -> Iterator[tuple[str, Retention, dict[str, Any]]]:
+        """(key relative to the prefix, retention, listed object) for exact vaultkit names."""
+        s3 = self._client()
+        for days in RETENTION_DAYS:
+            with self._errors():
+                pages = s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=f"{self.prefix}ttl-{days}d/")
+                for page in pages:
+                    for obj in page.get("Contents", []):
+                        rel = str(obj["Key"])[len(self.prefix):]
+                        if _DATA.match(rel) or _RECORD.match(rel):
+                            yield rel, Retention(days), obj
+
+    def objects(self) -> list[ObjectInfo]:
+        found: list[ObjectInfo] = []
+        for rel, retention, obj in self._listing():
+            if not _DATA.match(rel):
+                continue
+            modified: datetime = obj["LastModified"]
+            if modified.tzinfo is None:
+                modified = modified.replace(tzinfo=timezone.utc)
+            found.append(self._info(rel, retention, int(obj["Size"]), modified))
+        return sorted(found, key=lambda i: (i.created_at, i.key))
 
     def delete(self, key: str) -> bool:
         try:
             self.head(key)
         except NotFoundError:
-            return False
-        with self._errors(key):
-            self._client().delete_object(Bucket=self.bucket, Key=self._full_key(key))
-        return True
+            existed = False
+        else:
+            existed = True
+            with self._errors(key):
+                self._client().delete_object(Bucket=self.bucket, Key=self._full_key(key))
+        with self._errors(key):  # the record goes too (deleting a missing key is not an error)
+            self._client().delete_object(Bucket=self.bucket,
+                                         Key=self._full_key(key) + RECORD_SUFFIX)
+        return existed
 
     def purge(self) -> int:
-        """Delete objects past their retention now, instead of waiting for lifecycle."""
+        """Delete objects past their retention now, instead of waiting for lifecycle.
+
+        Only exact vaultkit names (``ttl-<N>d/<32 hex>`` and its ``.json`` record) are
+        considered; anything else under the prefix belongs to someone else.
+        """
         s3 = self._client()
         now = self.clock()
         removed = 0
-        for days in RETENTION_DAYS:
-            prefix = f"{self.prefix}ttl-{days}d/"
-            with self._errors():
-                pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                     Prefix=prefix)
-                for page in pages:
-                    for obj in page.get("Contents", []):
-                        created = obj["LastModified"]
-                        if now >= created + timedelta(days=days):
-                            s3.delete_object(Bucket=self.bucket, Key=obj["Key"])
-                            removed += 1
+        for rel, retention, obj in list(self._listing()):
+            modified: datetime = obj["LastModified"]
+            if modified.tzinfo is None:
+                modified = modified.replace(tzinfo=timezone.utc)
+            if now >= modified + retention.period:
+                with self._errors(rel):
+                    s3.delete_object(Bucket=self.bucket, Key=obj["Key"])
+                    if _DATA.match(rel):
+                        s3.delete_object(Bucket=self.bucket, Key=obj["Key"] + RECORD_SUFFIX)
+                        removed += 1
         return removed
 
 
