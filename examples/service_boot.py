@@ -10,6 +10,11 @@ In production the spec would live in ``vaultkit.toml``::
     [secrets]
     DB_USER = "vault+dyn://database/creds/app#username"
     DB_PASSWORD = "vault+dyn://database/creds/app#password"
+
+and a service that reads its credentials from the environment would start under
+``vaultkit run -- ./server``, which renews the lease, restarts the server with a
+new credential when the old one reaches its max TTL, and revokes it on exit
+(the second half of this example does exactly that).
 """
 
 from __future__ import annotations
@@ -55,10 +60,34 @@ def boot(config: object, socket_dir: str) -> None:
 
         for _ in range(3):
             print("select 1 ->", conn.execute("select 1").fetchone())
-            time.sleep(2)
+            time.sleep(1)
         conn.close()
         print("status:", [(s["name"], s["next"], s["lease_left"]) for s in watcher.status()])
     print("leases revoked on shutdown")
+
+
+CHILD = """
+import os, sys, psycopg
+with psycopg.connect(host=sys.argv[1], dbname="postgres", user=os.environ["DB_USER"],
+                     password=os.environ["DB_PASSWORD"]) as conn:
+    print("child connected:", conn.execute("select 1").fetchone() == (1,))
+    print("child sees VAULT_TOKEN:", "VAULT_TOKEN" in os.environ)
+"""
+
+
+def under_vaultkit_run(addr: str, token: str, socket_dir: str) -> None:
+    """The same credentials for a child started by ``vaultkit run`` (supervised: a lease)."""
+    import os
+    import subprocess
+
+    vaultkit = str(Path(sys.executable).parent / "vaultkit")
+    spec = [arg for name, ref in SPEC.items() for arg in ("-s", f"{name}={ref}")]
+    env = {**os.environ, "VAULT_ADDR": addr, "VAULT_TOKEN": token}
+    result = subprocess.run([vaultkit, "run", *spec, "--", sys.executable, "-c", CHILD,
+                             socket_dir], env=env, capture_output=True, text=True, timeout=60)
+    print(result.stdout, end="")
+    print("vaultkit run said:", result.stderr.strip().splitlines()[0])
+    print("vaultkit run exit code:", result.returncode)
 
 
 def main() -> None:
@@ -66,6 +95,7 @@ def main() -> None:
 
     from harness.servers import start_openbao, start_postgres
     from vaultkit.backends.vault import VaultClient
+    from vaultkit.errors import NotFoundError
 
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     bao = start_openbao()
@@ -81,6 +111,12 @@ def main() -> None:
         root.write("database/roles/app", {"db_name": "pg", "creation_statements": [CREATE],
                                           "default_ttl": "6s", "max_ttl": "60s"})
         boot(bao.config(), socket_dir)
+        under_vaultkit_run(bao.addr, bao.token, socket_dir)
+        try:
+            left = len(root.list("sys/leases/lookup/database/creds/app/"))
+        except NotFoundError:  # Vault answers 404 for an empty list
+            left = 0
+        print("leases left after both:", left)
     finally:
         bao.stop()
         pg.stop()

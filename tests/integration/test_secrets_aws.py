@@ -222,3 +222,33 @@ def test_endpoint_down_fails_within_deadline(moto_server: Moto) -> None:
         load_secrets({"A": "awssm://x", "B": "ssm:///y"}, config=cfg, deadline=3)
     assert time.monotonic() - t0 < 4.5
     assert {e.category for e in info.value.failures.values()} <= {"unavailable", "timeout"}
+
+
+class TestKms(SecretSourceContract):
+    """``kms:`` passes the shared contract: the reference *is* the ciphertext, and "missing"
+    is a blob pinned (``?key=``) to a key that does not exist, which KMS answers NotFound."""
+
+    @pytest.fixture
+    def source(self, moto_server: Moto) -> SecretSource:
+        from vaultkit.secrets.sources.kms import KmsSource
+
+        return KmsSource(config=moto_server.config())
+
+    @pytest.fixture
+    def kms_key(self, moto_server: Moto) -> str:
+        return str(aws.client("kms", moto_server.config()).create_key()["KeyMetadata"]["KeyId"])
+
+    @pytest.fixture
+    def put(self, moto_server: Moto, kms_key: str) -> Put:
+        kms = aws.client("kms", moto_server.config())
+
+        def put(name: str, value: str) -> str:
+            with quiet_setup():
+                blob = kms.encrypt(KeyId=kms_key, Plaintext=value.encode(),
+                                   EncryptionContext={"name": name})["CiphertextBlob"]
+            return f"kms:{base64.b64encode(blob).decode()}?ctx.name={name}"
+        return put
+
+    @pytest.fixture
+    def missing(self, put: Put) -> str:
+        return put("gone", "x") + f"&key={uuid.uuid4()}"

@@ -250,3 +250,32 @@ def test_read_many_matches_single_reads(kv: OpenBao) -> None:
     assert loaded.reveal("OLD") == "v1" and loaded.reveal("PIN") == "value-0"
     assert loaded.reveal("S0") == "value-0b" and loaded.reveal("S19") == "value-19"
     assert loaded.absent == {"GONE"}
+
+
+class TestVaultDynamic(SecretSourceContract):
+    """``vault+dyn://`` reads any path that answers with data (here a KV v1 mount, whose
+    reads carry a lease duration but no lease id) and passes the same contract."""
+
+    @pytest.fixture
+    def source(self, kv: OpenBao) -> SecretSource:
+        from vaultkit.secrets.sources.vault_dynamic import VaultDynamicSource
+
+        return VaultDynamicSource(config=kv.config(), client=_root(kv))
+
+    @pytest.fixture
+    def put(self, kv: OpenBao) -> Put:
+        client = _root(kv)
+        prefix = f"dyn-contract-{uuid.uuid4().hex[:8]}"
+
+        def put(name: str, value: str) -> str:
+            try:
+                data = json.loads(value)
+            except ValueError:
+                data = value
+            _kv_put(client, "kv1-sec", 1, f"{prefix}/{name}", {"value": data})
+            return f"vault+dyn://kv1-sec/{prefix}/{name}#value"
+        return put
+
+    @pytest.fixture
+    def missing(self) -> str:
+        return "vault+dyn://kv1-sec/dyn-contract/does-not-exist#value"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import keyring
@@ -11,9 +12,20 @@ import pytest
 
 from contracts.secret_source import Put, SecretSourceContract
 from harness.keyring_backend import MemoryKeyring
+from vaultkit.errors import InvalidReferenceError, NotFoundError, SecretsLoadError
 from vaultkit.keys.memory import MemoryKeyProvider
-from vaultkit.secrets import MemorySource, SecretSource
+from vaultkit.secret import Secret
+from vaultkit.secrets import (
+    Deadline,
+    Fetched,
+    MemorySource,
+    Reference,
+    SecretSource,
+    load_secrets,
+    parse_reference,
+)
 from vaultkit.secrets.envfile import encrypt_document, read_document, write_document
+from vaultkit.secrets.sources.base import BaseSource
 from vaultkit.secrets.sources.encrypted_file import EncryptedFileSource
 from vaultkit.secrets.sources.env import EnvSource
 from vaultkit.secrets.sources.keyring import KeyringSource
@@ -106,3 +118,63 @@ class TestKeyringSource(SecretSourceContract):
     @pytest.fixture
     def missing(self, memory_keyring: MemoryKeyring) -> str:
         return "keyring://vaultkit-test/nobody"
+
+
+# --- a source with a scheme vaultkit does not know: "Writing a source" in docs/secrets.md --
+
+
+class TeamVault(BaseSource):
+    """A third-party source: its own scheme, its own option and its own locator rule."""
+
+    schemes = ("teamvault",)
+    options = frozenset({"region"})
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+        self.regions: list[str | None] = []
+
+    def check_locator(self, scheme: str, locator: str, options: Mapping[str, str]) -> str:
+        if not locator.startswith("team-"):
+            raise InvalidReferenceError("teamvault:// names start with team-")
+        return locator
+
+    def fetch(self, unit: Reference, deadline: Deadline | None) -> Fetched:
+        self.regions.append(unit.option("region"))
+        if unit.locator not in self.data:
+            raise NotFoundError("no such entry", source="teamvault", reference=unit.display)
+        return Fetched(Secret(self.data[unit.locator]))
+
+
+class TestPluggedInSource(SecretSourceContract):
+    @pytest.fixture
+    def source(self) -> TeamVault:
+        return TeamVault()
+
+    @pytest.fixture
+    def put(self, source: TeamVault) -> Put:
+        def put(name: str, value: str) -> str:
+            source.data[f"team-{name}"] = value
+            return f"teamvault://team-{name}"
+        return put
+
+    @pytest.fixture
+    def missing(self) -> str:
+        return "teamvault://team-nobody"
+
+
+def test_a_new_scheme_validates_its_own_references() -> None:
+    source = TeamVault()
+    source.data["team-db"] = '{"password": "pw"}'
+    loaded = load_secrets({"PW": "teamvault://team-db?region=eu#password"}, sources=[source])
+    assert loaded.reveal("PW") == "pw" and source.regions == ["eu"]
+    for bad, why in (("teamvault://db", "names start with team-"),
+                     ("teamvault://team-db?zone=x", "unknown option 'zone'"),
+                     ("teamvault://team-db/*", "cannot use wildcards")):
+        with pytest.raises(SecretsLoadError) as info:
+            load_secrets({"X": bad}, sources=[source])
+        assert why in str(info.value)
+    # without the source the scheme is unknown, and the message lists the ones there are
+    with pytest.raises(SecretsLoadError) as info:
+        load_secrets({"X": "teamvault://team-db"})
+    assert "unknown reference scheme 'teamvault'" in str(info.value)
+    assert parse_reference("teamvault://team-db", {"teamvault": source}).locator == "team-db"

@@ -8,19 +8,16 @@ values never are, and no command here prints one without ``--reveal``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..config import Config
 from ..errors import ConfigError
 from ._common import EXIT_FAILED, EXIT_USAGE, emit_json, handle_errors, load_config
 
@@ -68,6 +65,55 @@ def read_spec(spec_file: str | None, pairs: tuple[str, ...]) -> dict[str, str] |
     return spec
 
 
+def resolve_spec(spec_file: str | None, pairs: tuple[str, ...]
+                 ) -> tuple[dict[str, str], dict[str, Any], Config, str]:
+    """``(spec, options, config, origin)``: where the spec came from is ``origin``.
+
+    ``--spec``/``-s`` first; then the config named by ``vaultkit --config`` or
+    ``$VAULTKIT_CONFIG``; then ``./vaultkit.toml`` or ``[tool.vaultkit]`` in
+    ``./pyproject.toml``; then the nearest ``vaultkit.toml`` above, up to the
+    repository root (``.git``). No spec at all is :class:`SpecNotFoundError`.
+    """
+    from ..config import Config
+    from ..secrets.discovery import SpecNotFoundError, find_spec_file
+    from ..secrets.loader import spec_from_config
+
+    ctx = click.get_current_context()
+    spec = read_spec(spec_file, pairs)
+    config = load_config(ctx)
+    if spec is not None:
+        origin = spec_file or "-s options"
+        return spec, _spec_options(spec_file), config, origin
+    explicit = (ctx.find_root().obj or {}).get("config_path")
+    if not explicit and config.source is None:
+        # Nothing in the working directory (vaultkit.toml or [tool.vaultkit]): look upward.
+        found = find_spec_file()
+        if found is not None:
+            config = Config.load(found)
+            root = ctx.find_root()
+            root.obj = {**(root.obj or {}), "config": config}
+    if config.source is None:
+        raise SpecNotFoundError("no secrets spec: no --spec/-s, no vaultkit.toml from here up "
+                                "to the repository root, and no --config")
+    spec, options = spec_from_config(config)
+    if not spec:
+        raise SpecNotFoundError("the config has no [secrets] table", reference=config.source)
+    return spec, options, config, config.source
+
+
+def _spec_options(spec_file: str | None) -> dict[str, Any]:
+    if not spec_file:
+        return {}
+    from ..secrets.envfile import parse
+
+    path = Path(spec_file)
+    doc = parse(path.read_text(encoding="utf-8"), "toml" if path.suffix == ".toml" else "json",
+                reference=str(path))
+    table = doc.get("secrets", doc)
+    options = table.get("options") if isinstance(table, dict) else None
+    return dict(options) if isinstance(options, dict) else {}
+
+
 @click.group()
 def secrets() -> None:
     """Check, plan and read the secrets a service boots with."""
@@ -81,8 +127,8 @@ def check(spec_file: str | None, pairs: tuple[str, ...], deadline: float, as_jso
     """Resolve every secret; print OK or the failure per name (never a value)."""
     from ..secrets import resolve
 
-    config = load_config()
-    loaded, failures = resolve(read_spec(spec_file, pairs), deadline=deadline, config=config)
+    spec, options, config, origin = resolve_spec(spec_file, pairs)
+    loaded, failures = resolve(spec, deadline=deadline, config=config, options=options)
     names = sorted(set(loaded.plan.refs) | set(failures))
     report = []
     for name in names:
@@ -96,8 +142,10 @@ def check(spec_file: str | None, pairs: tuple[str, ...], deadline: float, as_jso
             report.append({"name": name, "reference": shown, "ok": True,
                            "absent": name in loaded.absent})
     if as_json:
-        emit_json({"ok": not failures, "secrets": report, "calls": loaded.plan.counts()})
+        emit_json({"ok": not failures, "spec": origin, "secrets": report,
+                   "calls": loaded.plan.counts()})
     else:
+        click.echo(f"spec: {origin}")
         for row in report:
             if row["ok"]:
                 extra = " (optional, absent)" if row.get("absent") else ""
@@ -115,29 +163,33 @@ def check(spec_file: str | None, pairs: tuple[str, ...], deadline: float, as_jso
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @handle_errors
 def plan(spec_file: str | None, pairs: tuple[str, ...], deadline: float, as_json: bool) -> None:
-    """Print the API calls a boot would make (makes none)."""
+    """Print the API calls a boot would make (wildcards are listed; no value is read)."""
     from ..secrets import make_plan
-    from ..secrets.loader import spec_from_config
     from ..secrets.sources import default_sources
 
-    config = load_config()
-    spec = read_spec(spec_file, pairs)
-    options: dict[str, Any] = {}
-    if spec is None:
-        spec, options = spec_from_config(config)
-    the_plan = make_plan(spec, default_sources(config, kv_versions=options.get("kv_versions")))
+    spec, options, config, origin = resolve_spec(spec_file, pairs)
+    table = default_sources(config, kv_versions=options.get("kv_versions"))
+    the_plan = make_plan(spec, table, deadline=deadline)
+    expansions = {name: sorted(names) for name, names in the_plan.expanded.items()}
     if as_json:
-        emit_json({"calls": [{"source": c.source, "operation": c.operation, "target": c.target,
+        emit_json({"spec": origin,
+                   "calls": [{"source": c.source, "operation": c.operation, "target": c.target,
                               "references": [u.display for u in c.units]}
                              for c in the_plan.calls],
-                   "counts": the_plan.counts(),
+                   "counts": the_plan.counts(), "expanded": expansions,
                    "invalid": {n: str(e) for n, e in the_plan.invalid.items()}})
+        if the_plan.invalid:
+            sys.exit(EXIT_FAILED)
         return
     batched = [c for c in the_plan.calls if c.source == "vault" and len(c.units) > 1]
-    extra = (f" (the {sum(len(c.units) for c in batched)} Vault GETs in one multiplexed batch,"
-             " one thread)" if batched else "")
-    click.echo(f"{len(spec)} names -> {len(the_plan.units)} fetch units -> "
-               f"{len(the_plan.calls)} API calls{extra}")
+    extra = (f" (the {sum(len(c.units) for c in batched)} Vault GETs in one parallel batch)"
+             if batched else "")
+    click.echo(f"spec: {origin}")
+    click.echo(f"{len(the_plan.refs) + len(the_plan.invalid)} names -> {len(the_plan.units)} "
+               f"fetch units -> {len(the_plan.calls)} API calls{extra}")
+    for name, names in sorted(expansions.items()):
+        ref = spec.get(name, "")
+        click.echo(f"  {name} = {ref} expanded to {len(names)} name(s): {', '.join(names)}")
     for line in the_plan.describe():
         click.echo(f"  {line}")
     if any(c.source == "vault" for c in the_plan.calls):
@@ -163,12 +215,7 @@ def get(name: str, spec_file: str | None, pairs: tuple[str, ...], deadline: floa
         sys.exit(EXIT_USAGE)
     from ..secrets import load_secrets
 
-    config = load_config()
-    spec = read_spec(spec_file, pairs)
-    if spec is None:
-        from ..secrets.loader import spec_from_config
-
-        spec = spec_from_config(config)[0]
+    spec, _, config, _ = resolve_spec(spec_file, pairs)
     if name not in spec:
         raise ConfigError(f"no secret named {name!r} in the spec")
     loaded = load_secrets({name: spec[name]}, deadline=deadline, config=config)
@@ -223,43 +270,19 @@ def decrypt(file: str, output: str | None, reveal: bool) -> None:
         click.echo(envfile.dumps(plain, envfile.file_format(file)), nl=False)
 
 
-def _private_dir() -> str:
-    """A fresh 0700 directory, on tmpfs (/dev/shm) when there is one, so plaintext stays in RAM."""
-    for base in (os.environ.get("VAULTKIT_EDIT_DIR"), "/dev/shm", None):  # noqa: S108
-        if base is None or (os.path.isdir(base) and os.access(base, os.W_OK)):
-            return tempfile.mkdtemp(prefix="vaultkit-edit-", dir=base)
-    return tempfile.mkdtemp(prefix="vaultkit-edit-")  # pragma: no cover
-
-
-@contextlib.contextmanager
-def _plaintext_file(name: str, data: bytes) -> Iterator[Path]:
-    """A 0600 file in a private 0700 dir, overwritten and removed in ``finally``."""
-    directory = _private_dir()
-    path = Path(directory) / name
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        yield path
-    finally:
-        with contextlib.suppress(OSError):
-            size = path.stat().st_size
-            with path.open("r+b") as fh:  # best effort: tmpfs pages are not on disk anyway
-                fh.write(b"\0" * size)
-        shutil.rmtree(directory, ignore_errors=True)
-
-
 @secrets.command("edit")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
 @handle_errors
 def edit(file: str) -> None:
     """Decrypt FILE into $VISUAL/$EDITOR and re-encrypt what changed.
 
-    The plaintext lives only while the editor runs, in a 0600 file inside a
-    0700 directory on tmpfs when /dev/shm exists, and is removed in a finally
-    block (even if the editor fails). Unchanged values keep their ciphertext.
+    The plaintext lives only while the editor runs, in a 0600 file inside a fresh
+    0700 directory on /dev/shm (else $XDG_RUNTIME_DIR, else the temp dir), and is
+    removed however the edit ends: editor failure, SIGINT, SIGTERM, SIGHUP.
+    Unchanged values keep their ciphertext.
     """
     from ..secrets import envfile
+    from ..secrets.editing import EditInterrupted, plaintext_file
 
     config = load_config()
     doc = envfile.read_document(file)
@@ -267,12 +290,17 @@ def edit(file: str) -> None:
     plain = envfile.decrypt_document(doc, provider=provider)
     fmt = envfile.file_format(file)
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    with _plaintext_file(f"edit.{fmt}", envfile.dumps(plain, fmt).encode()) as path:
-        rc = subprocess.call([*shlex.split(editor), str(path)])  # noqa: S603 - the user's editor
-        if rc != 0:
-            raise ConfigError(f"the editor exited with status {rc}; the file is unchanged",
-                              reference=file)
-        edited = envfile.parse(path.read_text(encoding="utf-8"), fmt, reference=file)
+    try:
+        with plaintext_file(f"edit.{fmt}", envfile.dumps(plain, fmt).encode()) as path:
+            rc = subprocess.call([*shlex.split(editor), str(path)])  # noqa: S603 - the editor
+            if rc != 0:
+                raise ConfigError(f"the editor exited with status {rc}; the file is unchanged",
+                                  reference=file)
+            edited = envfile.parse(path.read_text(encoding="utf-8"), fmt, reference=file)
+    except EditInterrupted as exc:
+        click.echo(f"vaultkit: {exc}; the plaintext was removed and {file} is unchanged",
+                   err=True)
+        sys.exit(128 + exc.signum)
     if edited == plain:
         click.echo("no changes")
         return

@@ -8,8 +8,11 @@
 Modules: :mod:`.refs` (the URI syntax), :mod:`.planner` (dedupe and batch),
 :mod:`.loader` (parallel fetch under one deadline), :mod:`.retry`,
 :mod:`.watcher` (leases and refresh), :mod:`.redaction` (a logging filter),
-:mod:`.envfile` (the encrypted local file), :mod:`.sources` (one per backend).
-Nothing here imports boto3 or hvac until a source makes its first call.
+:mod:`.envfile` (the encrypted local file), :mod:`.sources` (one per backend),
+:mod:`.wildcards` (``/*`` and ``/**`` references), :mod:`.supervisor` and
+:mod:`.child_env` (what ``vaultkit run`` does for its child), :mod:`.discovery`
+(finding ``vaultkit.toml``), :mod:`.editing` (``secrets edit``'s plaintext file).
+Nothing here imports boto3 or urllib3 until a source makes its first call.
 """
 
 from __future__ import annotations

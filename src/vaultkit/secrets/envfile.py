@@ -58,6 +58,7 @@ import hmac
 import json
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -79,6 +80,10 @@ CONTEXT = {"vaultkit": "envfile/v1"}
 _AAD_PREFIX = b"vaultkit envfile/v1\x00"
 _ENC = re.compile(r"^ENC\[v1,([A-Za-z0-9+/=]+)\]$")
 _NONCE = 12
+#: JSON text never starts with NUL, so this prefix marks a TOML-encoded leaf unambiguously.
+_TOML_LEAF = b"\x00toml\n"
+#: ``file://`` documents larger than this are refused (a secrets file is kilobytes).
+MAX_FILE_BYTES = 1024 * 1024
 
 
 def _pointer(parts: tuple[str, ...]) -> str:
@@ -167,7 +172,7 @@ def encrypt_document(doc: Mapping[str, Any], provider: KeyProvider, *,
             token = old_enc[path]
         else:
             nonce = os.urandom(_NONCE)
-            plaintext = json.dumps(value, ensure_ascii=False).encode()
+            plaintext = _encode_leaf(value)
             sealed = nonce + aead.encrypt(nonce, plaintext, _AAD_PREFIX + path.encode())
             token = f"ENC[v1,{base64.b64encode(sealed).decode()}]"
         _set(out, parts, token)
@@ -194,6 +199,27 @@ def _unwrap(doc: Mapping[str, Any], provider: KeyProvider) -> tuple[bytes, bytes
         raise DecryptionError() from exc
 
 
+def _encode_leaf(value: Any) -> bytes:
+    """A leaf's plaintext: its JSON; a value JSON cannot hold (TOML dates and times, also
+    inside arrays of tables) is ``_TOML_LEAF`` + a TOML document ``v = <value>``."""
+    try:
+        return json.dumps(value, ensure_ascii=False).encode()
+    except TypeError:
+        import tomli_w
+
+        try:
+            return _TOML_LEAF + tomli_w.dumps({"v": value}).encode()
+        except TypeError as exc:
+            raise ConfigError(f"values of type {type(value).__name__} cannot be stored"
+                              ) from exc
+
+
+def _decode_leaf(plaintext: bytes) -> Any:
+    if plaintext.startswith(_TOML_LEAF):
+        return tomllib.loads(plaintext[len(_TOML_LEAF):].decode())["v"]
+    return json.loads(plaintext)
+
+
 def _open_leaf(enc_key: bytes, parts: tuple[str, ...], token: str) -> Any:
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -205,8 +231,8 @@ def _open_leaf(enc_key: bytes, parts: tuple[str, ...], token: str) -> Any:
         sealed = base64.b64decode(m.group(1), validate=True)
         plaintext = AESGCM(enc_key).decrypt(sealed[:_NONCE], sealed[_NONCE:],
                                             _AAD_PREFIX + _pointer(parts).encode())
-        return json.loads(plaintext)
-    except (InvalidTag, binascii.Error, ValueError) as exc:
+        return _decode_leaf(plaintext)
+    except (InvalidTag, binascii.Error, ValueError, tomllib.TOMLDecodeError) as exc:
         raise DecryptionError() from exc
 
 
@@ -263,13 +289,41 @@ def dumps(doc: Mapping[str, Any], fmt: str) -> str:
 
 
 def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON/TOML document: a regular file of at most :data:`MAX_FILE_BYTES`.
+
+    ``/dev/zero``, a FIFO or a directory is refused before anything is read (the file is
+    opened non-blocking, so a FIFO with no writer cannot hang the boot), and a file
+    that grows past the cap while being read is refused too.
+    """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError as exc:
         raise NotFoundError("file not found", source="file", reference=str(p)) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"cannot read file ({type(exc).__name__})", reference=str(p)) from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError("not a regular file", source="file", reference=str(p))
+        if info.st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"file larger than {MAX_FILE_BYTES} bytes", source="file",
+                              reference=str(p))
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES and (chunk := os.read(fd, 65536)):
+            chunks.append(chunk)
+            size += len(chunk)
+        data = b"".join(chunks)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"file larger than {MAX_FILE_BYTES} bytes", source="file",
+                          reference=str(p))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("cannot read file (not UTF-8)", reference=str(p)) from None
     return parse(text, file_format(p), reference=str(p))
 
 
@@ -278,38 +332,18 @@ def write_document(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> None
     atomic_write(path, dumps(doc, file_format(path)).encode(), mode=0o644)
 
 
-_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+def toml_dumps(doc: Mapping[str, Any]) -> str:
+    """TOML text for ``doc`` with tomli-w: ``inf``/``nan``, dates and times, arrays of
+    tables all round-trip through :func:`parse`. A value TOML cannot hold (``None``)
+    is a :class:`ConfigError`."""
+    import tomli_w
 
-
-def _tkey(key: str) -> str:
-    return key if _BARE.match(key) else json.dumps(key)
-
-
-def _tvalue(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, str)):
-        return json.dumps(value)  # JSON strings and numbers are valid TOML
-    if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
-        return "[" + ", ".join(_tvalue(v) for v in value) + "]"
-    raise ConfigError("TOML output supports strings, numbers, booleans, flat arrays and tables")
-
-
-def toml_dumps(doc: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> str:
-    """A minimal TOML writer for the value types above (tomllib only reads)."""
-    lines: list[str] = []
-    tables: list[tuple[str, Mapping[str, Any]]] = []
-    for key, value in doc.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        else:
-            lines.append(f"{_tkey(key)} = {_tvalue(value)}")
-    out = "\n".join(lines) + ("\n" if lines else "")
-    for key, table in tables:
-        path = (*prefix, key)
-        out += "\n[" + ".".join(_tkey(p) for p in path) + "]\n"
-        out += toml_dumps(table, path)
-    return out
+    try:
+        return tomli_w.dumps(doc)
+    except TypeError as exc:
+        # the message names the type only, but stay on the safe side: no value text
+        raise ConfigError("the document cannot be written as TOML (it holds a value TOML "
+                          f"has no type for: {type(exc).__name__})") from None
 
 
 __all__ = ["META", "decrypt_document", "dumps", "encrypt_document", "file_format",

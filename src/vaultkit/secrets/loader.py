@@ -18,6 +18,7 @@ mapping or raise one :class:`SecretsLoadError` listing every failure.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import os
@@ -251,24 +252,27 @@ def extract(name: str, ref: Reference, fetched: Fetched) -> Secret[str]:
 def resolve(spec: Mapping[str, str] | None = None, *, deadline: float = 10.0,
             config: Config | None = None, concurrency: int = 16,
             sources: Iterable[SecretSource] = (), retry: RetryPolicy | None = None,
-            vault: VaultClient | None = None) -> tuple[LoadedSecrets, dict[str, VaultkitError]]:
+            vault: VaultClient | None = None, options: Mapping[str, Any] | None = None
+            ) -> tuple[LoadedSecrets, dict[str, VaultkitError]]:
     """Like :func:`load_secrets` but returns ``(loaded, failures)`` instead of raising."""
     started = time.monotonic()
     timer = Deadline(deadline)
-    options: dict[str, Any] = {}
+    options = dict(options or {})
     if spec is None:
         config = config or Config.load()
         spec, options = spec_from_config(config)
     table = default_sources(config, vault=vault, overrides=sources,
                             kv_versions=options.get("kv_versions"))
-    plan = make_plan(spec, table)
+    plan = make_plan(spec, table, deadline=timer.remaining())
     logger.debug("secrets plan: %d names, %d units, %d calls", len(spec), len(plan.units),
                  len(plan.calls))
     outcomes = run_calls(plan.calls, table, deadline=timer, concurrency=concurrency,
                          retry=retry or RetryPolicy())
-    values: dict[str, Secret[str]] = {}
-    failures: dict[str, VaultkitError] = dict(plan.invalid)
+    outcomes.update(plan.prefetched)
     absent: list[str] = []
+    failures = _name_every_key(plan, outcomes)
+    failures.update(plan.invalid)
+    values: dict[str, Secret[str]] = {}
     for name, ref in plan.refs.items():
         outcome = outcomes[ref.unit]
         try:
@@ -294,6 +298,40 @@ def resolve(spec: Mapping[str, str] | None = None, *, deadline: float = 10.0,
     return loaded, failures
 
 
+def _name_every_key(plan: Plan, outcomes: Mapping[UnitKey, Outcome]) -> dict[str, VaultkitError]:
+    """Vault wildcards: every key of every secret found becomes a name (see :mod:`.wildcards`)."""
+    from urllib.parse import quote
+
+    from .wildcards import env_name, prefix_of
+
+    failures: dict[str, VaultkitError] = {}
+    for name, items in plan.per_key.items():
+        names: list[str] = []
+        for path, unit in items:
+            outcome = outcomes[unit.unit]
+            if isinstance(outcome, NotFoundError) and unit.optional:
+                continue
+            if isinstance(outcome, VaultkitError):
+                failures[f"{name}:{path}"] = _with_reference(outcome, unit)
+                continue
+            try:
+                doc = json.loads(str(outcome.document.reveal()))
+            except ValueError:
+                doc = None
+            if not isinstance(doc, dict):
+                failures[f"{name}:{path}"] = ConfigError("a wildcard needs JSON objects",
+                                                         reference=unit.display)
+                continue
+            for key in doc:
+                derived = prefix_of(name) + env_name(path, key)
+                ref = dataclasses.replace(unit, key=key, raw=f"{unit.raw}#{quote(key)}")
+                if plan.claim(derived, f"{name} = {ref.display}"):
+                    plan.refs[derived] = ref
+                    names.append(derived)
+        plan.expanded[name] = names
+    return failures
+
+
 def _with_reference(exc: VaultkitError, ref: Reference) -> VaultkitError:
     # Batch errors are shared by every unit of a call; give each name its own reference.
     if exc.reference == ref.display:
@@ -309,18 +347,20 @@ def _with_reference(exc: VaultkitError, ref: Reference) -> VaultkitError:
 def load_secrets(spec: Mapping[str, str] | None = None, *, deadline: float = 10.0,
                  config: Config | None = None, concurrency: int = 16,
                  sources: Iterable[SecretSource] = (), retry: RetryPolicy | None = None,
-                 vault: VaultClient | None = None) -> LoadedSecrets:
+                 vault: VaultClient | None = None,
+                 options: Mapping[str, Any] | None = None) -> LoadedSecrets:
     """Load every secret in ``spec`` (name -> reference) or in ``[secrets]`` of the config.
 
     ``deadline`` bounds the whole load (seconds). ``concurrency`` caps parallel calls.
     ``sources`` replaces the default source of their schemes (for example a
-    :class:`MemorySource`). Raises :class:`SecretsLoadError` listing every failed name.
+    :class:`MemorySource`) or adds new schemes. ``options`` are ``[secrets.options]``
+    (``kv_versions``) for a ``spec`` given here. Raises :class:`SecretsLoadError` listing every failed name.
 
     >>> load_secrets({"X": "env://HOME"}, deadline=5)["X"]          # doctest: +SKIP
     Secret('X', '********')
     """
     loaded, failures = resolve(spec, deadline=deadline, config=config, concurrency=concurrency,
-                               sources=sources, retry=retry, vault=vault)
+                               sources=sources, retry=retry, vault=vault, options=options)
     if failures:
         raise SecretsLoadError(failures)
     return loaded

@@ -39,24 +39,14 @@ from urllib.parse import parse_qsl, unquote
 
 from ..errors import InvalidReferenceError
 
+#: The built-in schemes (a source passed to ``load_secrets`` may add its own).
 SCHEMES = ("vault", "vault+dyn", "awssm", "ssm", "kms", "keyring", "env", "file", "memory")
 
-#: Query options each scheme accepts (``optional``, ``default`` and ``encoding`` are common).
+#: Query options every scheme accepts; a source declares the rest in its ``options``.
 _COMMON = frozenset({"optional", "default", "encoding"})
-_ALLOWED: dict[str, frozenset[str]] = {
-    "vault": frozenset({"version", "kv"}),
-    "vault+dyn": frozenset(),
-    "awssm": frozenset({"stage", "version"}),
-    "ssm": frozenset({"version", "label"}),
-    "kms": frozenset({"key"}),  # plus ctx.<k>
-    "keyring": frozenset(),
-    "env": frozenset(),
-    "file": frozenset(),
-    "memory": frozenset(),
-}
+#: In a source's ``options``: accept ``ctx.<k>=<v>`` (an encryption context).
+CONTEXT_OPTION = "ctx.*"
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_B64 = re.compile(r"^[A-Za-z0-9+/_-]+={0,2}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -108,6 +98,20 @@ class Reference:
         return default
 
     @property
+    def wildcard(self) -> str | None:
+        """``*`` (the level below) or ``**`` (recursive) when the locator ends with one."""
+        if self.locator.endswith("/**") or self.locator == "**":
+            return "**"
+        if self.locator.endswith("/*") or self.locator == "*":
+            return "*"
+        return None
+
+    @property
+    def base(self) -> str:
+        """The locator without its wildcard: ``secret/app`` for ``secret/app/*``."""
+        return self.locator[:-len(self.wildcard)].rstrip("/") if self.wildcard else self.locator
+
+    @property
     def encoding(self) -> str:
         return self.option("encoding") or "utf-8"
 
@@ -117,8 +121,12 @@ def _bad(message: str, ref: str) -> InvalidReferenceError:
     return InvalidReferenceError(message, reference=shown[:300])
 
 
-def parse_reference(ref: str) -> Reference:
+def parse_reference(ref: str, sources: Mapping[str, Any] | None = None) -> Reference:
     """Parse one reference. A malformed one raises :class:`InvalidReferenceError` naming it.
+
+    ``sources`` (scheme -> source, as :func:`default_sources` builds it) decides which
+    schemes exist; each source declares the query ``options`` it takes and checks its
+    own locators (``check_locator``). Without it, the built-in sources are used.
 
     >>> parse_reference("awssm://prod/db?stage=AWSPREVIOUS#password").stage
     'AWSPREVIOUS'
@@ -130,37 +138,40 @@ def parse_reference(ref: str) -> Reference:
     if not isinstance(ref, str) or not ref.strip():
         raise InvalidReferenceError("a secret reference must be a non-empty string",
                                     reference=repr(ref)[:80])
+    table = builtin_sources() if sources is None else sources
     ref = ref.strip()
     if ref.startswith("kms:") and not ref.startswith("kms://"):
         scheme, rest = "kms", ref[len("kms:"):]
     elif "://" in ref:
         scheme, rest = ref.split("://", 1)
     else:
-        raise _bad("a secret reference looks like scheme://...; schemes: " + ", ".join(SCHEMES),
-                   ref)
+        raise _bad("a secret reference looks like scheme://...; schemes: "
+                   + ", ".join(sorted(table)), ref)
     scheme = scheme.lower()
-    if scheme not in SCHEMES:
-        raise _bad(f"unknown reference scheme {scheme!r}; expected one of {', '.join(SCHEMES)}",
-                   ref)
+    source = table.get(scheme)
+    if source is None:
+        raise _bad(f"unknown reference scheme {scheme!r}; expected one of "
+                   f"{', '.join(sorted(table))}", ref)
     rest, _, fragment = rest.partition("#")
     locator, _, query = rest.partition("?")
     key = unquote(fragment) if fragment else None
     if fragment == "" and ref.endswith("#"):
         raise _bad("empty #fragment (JSON key)", ref)
 
+    allowed = frozenset(getattr(source, "options", frozenset()))
     options: dict[str, str] = {}
     context: dict[str, str] = {}
     for k, v in parse_qsl(query, keep_blank_values=True, strict_parsing=False):
         if k.startswith("ctx."):
-            if scheme != "kms":
-                raise _bad("ctx.<key> options only apply to kms: references", ref)
+            if CONTEXT_OPTION not in allowed:
+                raise _bad(f"ctx.<key> options do not apply to {scheme} references", ref)
             if not k[4:]:
                 raise _bad("empty ctx.<key> name", ref)
             context[k[4:]] = v
             continue
-        if k not in _COMMON and k not in _ALLOWED[scheme]:
-            allowed = sorted(_COMMON | _ALLOWED[scheme])
-            raise _bad(f"unknown option {k!r} for {scheme}; allowed: {', '.join(allowed)}", ref)
+        if k not in _COMMON and k not in allowed:
+            shown = sorted(_COMMON | (allowed - {CONTEXT_OPTION}))
+            raise _bad(f"unknown option {k!r} for {scheme}; allowed: {', '.join(shown)}", ref)
         if k in options:
             raise _bad(f"option {k!r} given twice", ref)
         options[k] = v
@@ -170,67 +181,45 @@ def parse_reference(ref: str) -> Reference:
         raise _bad("optional must be 1/0, true/false", ref)
     default = options.pop("default", None)
     optional = (optional_raw or "").lower() in _TRUE or default is not None
-    version = options.pop("version", None)
-    stage = options.pop("stage", None)
     enc = options.get("encoding")
     if enc is not None and enc not in ("utf-8", "base64"):
         raise _bad("encoding must be utf-8 or base64", ref)
-
-    locator = _check_locator(scheme, locator, ref, version, stage, options)
-    if scheme == "awssm" and version and stage:
-        raise _bad("give ?stage= or ?version=, not both", ref)
-    if version is not None and scheme in ("vault", "ssm") and not version.isdigit():
-        raise _bad("version must be a positive integer", ref)
-    return Reference(
+    check = getattr(source, "check_locator", None)
+    try:
+        locator = check(scheme, locator, options) if check else _any_locator(scheme, locator)
+    except InvalidReferenceError as exc:
+        raise _bad(exc.message, ref) from None
+    version = options.pop("version", None)
+    stage = options.pop("stage", None)
+    parsed = Reference(
         raw=ref, scheme=scheme, locator=locator, key=key, optional=optional, default=default,
         version=version, stage=stage, context=tuple(sorted(context.items())),
         options=tuple(sorted(options.items())),
     )
+    if parsed.wildcard and (key or version or stage):
+        raise _bad("a wildcard reference (/* or /**) takes no #key, ?version or ?stage", ref)
+    if parsed.wildcard and not hasattr(source, "expand"):
+        raise _bad(f"{scheme} references cannot use wildcards", ref)
+    return parsed
 
 
-def _check_locator(scheme: str, locator: str, ref: str, version: str | None,
-                   stage: str | None, options: Mapping[str, str]) -> str:
-    if scheme in ("vault", "vault+dyn"):
-        path = locator.strip("/")
-        if "/" not in path:
-            raise _bad(f"{scheme}:// needs <mount>/<path>", ref)
-        if options.get("kv") not in (None, "1", "2"):
-            raise _bad("kv must be 1 or 2", ref)
-        return path
-    if scheme == "awssm":
-        if not locator:
-            raise _bad("awssm:// needs a secret name or ARN", ref)
-        return unquote(locator)
-    if scheme == "ssm":
-        # ssm:///prod/db/password (absolute, the usual form) or ssm://name (a plain name).
-        if not locator or locator == "/":
-            raise _bad("ssm:// needs a parameter name: ssm:///path/name", ref)
-        if version and options.get("label"):
-            raise _bad("give ?version= or ?label=, not both", ref)
-        return unquote(locator)
-    if scheme == "kms":
-        blob = locator.strip()
-        if not blob or not _B64.match(blob):
-            raise _bad("kms: needs base64 ciphertext: kms:<base64>", ref)
-        return blob
-    if scheme == "keyring":
-        service, sep, user = locator.partition("/")
-        if not sep or not service or not user:
-            raise _bad("keyring:// needs <service>/<user>", ref)
-        return unquote(locator)
-    if scheme == "env":
-        if not _ENV_NAME.match(locator):
-            raise _bad("env:// needs a variable name: env://NAME", ref)
-        return locator
-    if scheme == "file":
-        if not locator:
-            raise _bad("file:// needs a path: file:///abs/path.json#key or file://rel.json#key",
-                       ref)
-        return unquote(locator)
-    # memory
+def _any_locator(scheme: str, locator: str) -> str:
     if not locator:
-        raise _bad("memory:// needs a name", ref)
+        raise InvalidReferenceError(f"{scheme}:// needs a locator")
     return locator
+
+
+def builtin_sources() -> Mapping[str, Any]:
+    """scheme -> the built-in source (cheap: SDK clients are made on first use)."""
+    global _builtin
+    if _builtin is None:
+        from .sources import default_sources
+
+        _builtin = default_sources()
+    return _builtin
+
+
+_builtin: Mapping[str, Any] | None = None
 
 
 def is_reference(value: str) -> bool:
@@ -243,4 +232,5 @@ def is_reference(value: str) -> bool:
     return bool(sep) and scheme.lower() in SCHEMES
 
 
-__all__ = ["SCHEMES", "Reference", "is_reference", "parse_reference"]
+__all__ = ["CONTEXT_OPTION", "SCHEMES", "Reference", "builtin_sources", "is_reference",
+           "parse_reference"]

@@ -11,16 +11,20 @@ the per-secret permission. Pinned stages/versions always use ``GetSecretValue``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from ...backends import aws
 from ...config import Config
-from ...errors import AccessDeniedError, VaultkitError
+from ...errors import AccessDeniedError, InvalidReferenceError, NotFoundError, VaultkitError
 from ...secret import Secret
 from ..refs import Reference
 from ..retry import Deadline
 from .base import BaseSource, Call, CallResult, Fetched
+
+if TYPE_CHECKING:
+    from ..wildcards import Expansion
 
 BATCH_LIMIT = 20
 
@@ -35,6 +39,14 @@ def _fetched(item: dict[str, Any]) -> Fetched:
 
 class SecretsManagerSource(BaseSource):
     schemes: tuple[str, ...] = ("awssm",)
+    options = frozenset({"stage", "version"})
+
+    def check_locator(self, scheme: str, locator: str, options: Mapping[str, str]) -> str:
+        if not locator:
+            raise InvalidReferenceError("awssm:// needs a secret name or ARN")
+        if options.get("version") and options.get("stage"):
+            raise InvalidReferenceError("give ?stage= or ?version=, not both")
+        return unquote(locator)
 
     def __init__(self, *, config: Config | None = None) -> None:
         self._config = config
@@ -99,6 +111,47 @@ class SecretsManagerSource(BaseSource):
                 # A partial ARN or an alias-like id the batch answer does not echo: ask singly.
                 result.followups.append(self._single(unit))
         return result
+
+    def expand(self, ref: Reference, deadline: Deadline) -> Expansion:
+        """``ListSecrets`` filtered by name prefix, every page; each secret is one name.
+
+        ``awssm://prod/app/*`` takes the secrets named ``prod/app/<x>``; ``/**`` also
+        ``prod/app/<x>/<y>``. The values are then read with the usual batch.
+        """
+        from ..wildcards import Expansion, concrete, relative
+
+        prefix = f"{ref.base}/" if ref.base else ""
+        expansion = Expansion()
+        token: str | None = None
+        pages = 0
+        while True:
+            kwargs: dict[str, Any] = {"IncludePlannedDeletion": False, "MaxResults": 100}
+            if prefix:
+                kwargs["Filters"] = [{"Key": "name", "Values": [prefix]}]
+            if token:
+                kwargs["NextToken"] = token
+            with aws.aws_errors("awssm", reference=f"ListSecrets({prefix}*)"):
+                resp = self.client.list_secrets(**kwargs)
+            pages += 1
+            for item in resp.get("SecretList") or []:
+                name = str(item.get("Name") or "")
+                # The name filter matches prefixes of words too; keep only what is below.
+                if not name.startswith(prefix):
+                    continue
+                rest = name[len(prefix):]
+                if not rest or ("/" in rest and ref.wildcard != "**"):
+                    continue
+                expansion.items.append((relative(ref.base, name),
+                                        concrete(ref, name, f"awssm://{name}")))
+            token = resp.get("NextToken")
+            if not token:
+                break
+        expansion.items.sort(key=lambda item: item[0])
+        expansion.calls.append(f"awssm: ListSecrets name={prefix}* x{pages} page(s)")
+        if not expansion.items and not ref.optional:
+            raise NotFoundError("no secret under this prefix", source="awssm",
+                                reference=ref.display)
+        return expansion
 
     def fetch(self, unit: Reference, deadline: Deadline | None) -> Fetched:
         kwargs: dict[str, Any] = {"SecretId": unit.locator}

@@ -10,16 +10,20 @@ uses the 3,000 TPS GetParameters quota, not the 100 TPS ByPath one (chamber #392
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from ...backends import aws
 from ...config import Config
-from ...errors import NotFoundError
+from ...errors import InvalidReferenceError, NotFoundError
 from ...secret import Secret
 from ..refs import Reference
 from ..retry import Deadline
 from .base import BaseSource, Call, CallResult, Fetched
+
+if TYPE_CHECKING:
+    from ..wildcards import Expansion
 
 BATCH_LIMIT = 10
 
@@ -51,6 +55,18 @@ def _match(unit: Reference, candidates: list[dict[str, Any]]) -> dict[str, Any] 
 
 class ParameterStoreSource(BaseSource):
     schemes: tuple[str, ...] = ("ssm",)
+    options = frozenset({"version", "label"})
+
+    def check_locator(self, scheme: str, locator: str, options: Mapping[str, str]) -> str:
+        # ssm:///prod/db/password (absolute, the usual form) or ssm://name (a plain name).
+        if not locator or locator == "/":
+            raise InvalidReferenceError("ssm:// needs a parameter name: ssm:///path/name")
+        version = options.get("version")
+        if version and options.get("label"):
+            raise InvalidReferenceError("give ?version= or ?label=, not both")
+        if version is not None and not version.isdigit():
+            raise InvalidReferenceError("version must be a positive integer")
+        return unquote(locator)
 
     def __init__(self, *, config: Config | None = None) -> None:
         self._config = config
@@ -81,6 +97,42 @@ class ParameterStoreSource(BaseSource):
                 result.results[unit.unit] = Fetched(Secret(str(p.get("Value", ""))),
                                                     version=str(p.get("Version")))
         return result
+
+    def expand(self, ref: Reference, deadline: Deadline) -> Expansion:
+        """``GetParametersByPath``, every page (10 parameters each); ``/**`` is recursive.
+
+        The values come back with the names, so they are kept and not fetched again.
+        """
+        from ..wildcards import Expansion, concrete, relative
+
+        base = ref.base or "/"
+        recursive = ref.wildcard == "**"
+        expansion = Expansion()
+        token: str | None = None
+        pages = 0
+        while True:
+            kwargs: dict[str, Any] = {"Path": base, "Recursive": recursive,
+                                      "WithDecryption": True}
+            if token:
+                kwargs["NextToken"] = token
+            with aws.aws_errors("ssm", reference=f"GetParametersByPath({base})"):
+                resp = self.client.get_parameters_by_path(**kwargs)
+            pages += 1
+            for p in resp.get("Parameters") or []:
+                name = str(p.get("Name"))
+                unit = concrete(ref, name, f"ssm://{name}")
+                expansion.items.append((relative(base, name), unit))
+                expansion.prefetched[unit.unit] = Fetched(Secret(str(p.get("Value", ""))),
+                                                          version=str(p.get("Version")))
+            token = resp.get("NextToken")
+            if not token:
+                break
+        expansion.calls.append(f"ssm: GetParametersByPath {base}"
+                               f"{' (recursive)' if recursive else ''} x{pages} page(s)")
+        if not expansion.items and not ref.optional:
+            raise NotFoundError("no parameter under this path", source="ssm",
+                                reference=ref.display)
+        return expansion
 
     def fetch(self, unit: Reference, deadline: Deadline | None) -> Fetched:
         res = self.execute(Call("ssm", "GetParameters(WithDecryption)", (unit,)),

@@ -18,11 +18,11 @@ re-fetch instead"; "nothing to revoke").
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from ...errors import VaultkitError
+from ...errors import InvalidReferenceError, VaultkitError
 from ...secret import Secret
 from ..refs import Reference
 from ..retry import Deadline
@@ -84,7 +84,10 @@ class SecretSource(Protocol):
     Every implementation passes ``tests/contracts/secret_source.py``.
     """
 
-    #: The schemes this source resolves (``("awssm",)``, ``("vault",)``, ...).
+    #: The schemes this source resolves (``("awssm",)``, ``("vault",)``, ...). A source
+    #: may also declare ``options`` (its query options) and ``check_locator(scheme,
+    #: locator, options)`` (validation); :class:`BaseSource` has both. Wildcard
+    #: references (``/*``, ``/**``) need ``expand(ref, deadline) -> Expansion``.
     schemes: tuple[str, ...]
 
     def plan(self, units: Sequence[Reference]) -> list[Call]:
@@ -109,10 +112,21 @@ class SecretSource(Protocol):
 
 
 class BaseSource:
-    """Defaults: one call per unit, no leases."""
+    """Defaults: one call per unit, no leases, any non-empty locator, no extra options."""
 
     schemes: tuple[str, ...] = ()
+    #: Query options this source accepts besides ``optional``, ``default`` and ``encoding``.
+    options: frozenset[str] = frozenset()
     operation = "read"
+
+    def check_locator(self, scheme: str, locator: str, options: Mapping[str, str]) -> str:
+        """Validate (and normalise) a locator; raise :class:`InvalidReferenceError` if bad.
+
+        Called by :func:`parse_reference` with the reference's query options.
+        """
+        if not locator:
+            raise InvalidReferenceError(f"{scheme}:// needs a locator")
+        return locator
 
     def plan(self, units: Sequence[Reference]) -> list[Call]:
         return [Call(u.scheme, self.operation, (u,), target=u.locator if u.scheme != "kms"

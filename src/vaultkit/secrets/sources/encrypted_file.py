@@ -8,8 +8,11 @@ the fragment selects a key; ``a/b`` walks nested tables.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from urllib.parse import unquote
 
 from ...config import Config
+from ...errors import InvalidReferenceError
 from ...secret import Secret
 from ..refs import Reference
 from ..retry import Deadline
@@ -19,6 +22,12 @@ from .base import BaseSource, Fetched
 class EncryptedFileSource(BaseSource):
     schemes: tuple[str, ...] = ("file",)
     operation = "decrypt-file"
+
+    def check_locator(self, scheme: str, locator: str, options: Mapping[str, str]) -> str:
+        if not locator:
+            raise InvalidReferenceError(
+                "file:// needs a path: file:///abs/path.json#key or file://rel.json#key")
+        return unquote(locator)
 
     def __init__(self, *, config: Config | None = None) -> None:
         self._config = config

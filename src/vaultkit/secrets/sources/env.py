@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
-from ...errors import NotFoundError
+from ...errors import InvalidReferenceError, NotFoundError
 from ...secret import Secret
 from ..refs import Reference
 from ..retry import Deadline
 from .base import BaseSource, Fetched
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class EnvSource(BaseSource):
@@ -23,6 +26,13 @@ class EnvSource(BaseSource):
 
     schemes: tuple[str, ...] = ("env",)
     operation = "getenv"
+    #: the values come from this process's own environment: nothing to re-read later
+    static = True
+
+    def check_locator(self, scheme: str, locator: str, options: Mapping[str, str]) -> str:
+        if not _ENV_NAME.match(locator):
+            raise InvalidReferenceError("env:// needs a variable name: env://NAME")
+        return locator
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = environ

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ...errors import BackendError, NotFoundError, UnavailableError
+from collections.abc import Mapping
+from urllib.parse import unquote
+
+from ...errors import BackendError, InvalidReferenceError, NotFoundError, UnavailableError
 from ...secret import Secret
 from ..refs import Reference
 from ..retry import Deadline
@@ -12,6 +15,12 @@ from .base import BaseSource, Fetched
 class KeyringSource(BaseSource):
     schemes: tuple[str, ...] = ("keyring",)
     operation = "get_password"
+
+    def check_locator(self, scheme: str, locator: str, options: Mapping[str, str]) -> str:
+        service, sep, user = locator.partition("/")
+        if not sep or not service or not user:
+            raise InvalidReferenceError("keyring:// needs <service>/<user>")
+        return unquote(locator)
 
     def fetch(self, unit: Reference, deadline: Deadline | None) -> Fetched:
         import keyring

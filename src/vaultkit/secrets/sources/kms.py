@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from ...backends import aws
 from ...config import Config
 from ...errors import InvalidReferenceError
 from ...secret import Secret
-from ..refs import Reference
+from ..refs import CONTEXT_OPTION, Reference
 from ..retry import Deadline
 from .base import BaseSource, Fetched
 
@@ -35,9 +37,21 @@ def decode_blob(unit: Reference) -> bytes:
                                     reference=unit.display) from exc
 
 
+_B64 = re.compile(r"^[A-Za-z0-9+/_-]+={0,2}$")
+
+
 class KmsSource(BaseSource):
     schemes: tuple[str, ...] = ("kms",)
+    options = frozenset({"key", CONTEXT_OPTION})
     operation = "Decrypt"
+    #: the reference holds the ciphertext: the value cannot change while a process runs
+    static = True
+
+    def check_locator(self, scheme: str, locator: str, options: Mapping[str, str]) -> str:
+        blob = locator.strip()
+        if not blob or not _B64.match(blob):
+            raise InvalidReferenceError("kms: needs base64 ciphertext: kms:<base64>")
+        return blob
 
     def __init__(self, *, config: Config | None = None) -> None:
         self._config = config

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...backends.vault import VaultClient, vault_client
@@ -27,6 +27,11 @@ from .base import BaseSource, Call, Fetched, Lease
 
 class VaultDynamicSource(BaseSource):
     schemes: tuple[str, ...] = ("vault+dyn",)
+
+    def check_locator(self, scheme: str, locator: str, options: Mapping[str, str]) -> str:
+        from .vault_kv import vault_path
+
+        return vault_path(scheme, locator)
 
     def __init__(self, *, config: Config | None = None, client: VaultClient | None = None
                  ) -> None:

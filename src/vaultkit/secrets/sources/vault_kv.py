@@ -21,29 +21,55 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from ...backends.vault import MountInfo, VaultClient, vault_client
 from ...config import Config
-from ...errors import AccessDeniedError, ConfigError, NotFoundError, VaultkitError
+from ...errors import (
+    AccessDeniedError,
+    ConfigError,
+    InvalidReferenceError,
+    NotFoundError,
+    VaultkitError,
+)
 from ...secret import Secret
 from ..refs import Reference
 from ..retry import Deadline
 from .base import BaseSource, Call, CallResult, Fetched
 
+if TYPE_CHECKING:
+    from ..wildcards import Expansion
+
+
+def vault_path(scheme: str, locator: str) -> str:
+    path = locator.strip("/")
+    if "/" not in path:
+        raise InvalidReferenceError(f"{scheme}:// needs <mount>/<path>")
+    return path
+
 
 class VaultKVSource(BaseSource):
     schemes: tuple[str, ...] = ("vault",)
+    options = frozenset({"version", "kv"})
+
+    def check_locator(self, scheme: str, locator: str, options: Mapping[str, str]) -> str:
+        if options.get("kv") not in (None, "1", "2"):
+            raise InvalidReferenceError("kv must be 1 or 2")
+        version = options.get("version")
+        if version is not None and not version.isdigit():
+            raise InvalidReferenceError("version must be a positive integer")
+        return vault_path(scheme, locator)
 
     def __init__(self, *, config: Config | None = None, client: VaultClient | None = None,
                  kv_versions: Mapping[str, int] | None = None, connections: int = 16,
-                 multiplex: bool = True) -> None:
+                 batch: bool = True) -> None:
         self._config = config
         self._client = client
         self._kv_versions = {k.strip("/"): int(v) for k, v in (kv_versions or {}).items()}
         self.connections = max(1, connections)
-        #: False: one call (one loader thread task) per read, as before the batch existed.
-        self.multiplex = multiplex
+        #: False: one call (one loader thread task) per read instead of one batch.
+        self.batch = batch
 
     @property
     def client(self) -> VaultClient:
@@ -52,12 +78,13 @@ class VaultKVSource(BaseSource):
         return self._client
 
     def plan(self, units: Sequence[Reference]) -> list[Call]:
-        # Vault has no batch read API: the reads are one batch of GETs multiplexed by
-        # VaultClient.read_many, or (a single read, or multiplex=False) one call each.
-        if self.multiplex and len(units) > 1:
+        # Vault has no batch read API: the reads are one batch of GETs that
+        # VaultClient.read_many runs on its thread pool, or (a single read, or
+        # batch=False) one call each.
+        if self.batch and len(units) > 1:
             k = min(len(units), self.connections)
             return [Call("vault", f"GET x{len(units)}", tuple(units),
-                         target=f"(multiplexed over {k} connection{'s' if k > 1 else ''})")]
+                         target=f"(in parallel over {k} connection{'s' if k > 1 else ''})")]
         return [Call("vault", "GET", (u,), target=u.locator + (f"?version={u.version}"
                                                                 if u.version else ""))
                 for u in units]
@@ -113,11 +140,8 @@ class VaultKVSource(BaseSource):
             reps: dict[str, int] = {}
             for i in todo:
                 reps.setdefault(units[i].locator.split("/", 1)[0], i)
-            # The reads' connections are opened while the lookups are answered: the
-            # lookup is a round trip the reads must wait for, the connects need not.
             answers = self.client.mount_infos([units[i].locator for i in reps.values()],
-                                              timeout=deadline.remaining(),
-                                              warm=min(self.connections, len(units)))
+                                              timeout=deadline.remaining())
             failed: dict[str, VaultkitError] = {}
             for first, answer in zip(reps, answers, strict=True):
                 if isinstance(answer, AccessDeniedError):
@@ -203,6 +227,52 @@ class VaultKVSource(BaseSource):
         if not isinstance(data, dict):
             raise NotFoundError("no data at this path", source="vault", reference=unit.display)
         return Fetched(Secret(json.dumps(data)), structured=True, version=version)
+
+    # -- wildcards: vault://mount/path/* (the secrets directly under path) and /** (recursive)
+
+    def expand(self, ref: Reference, deadline: Deadline) -> Expansion:
+        """LIST the path (``metadata/`` on KV v2), recursing into folders for ``/**``."""
+        from ..wildcards import Expansion, concrete, relative
+
+        info = self._mount(replace(ref, locator=ref.base), deadline)
+        if info.kv_version == 0:
+            raise ConfigError(f"mount {info.path!r} is not a KV engine", source="vault",
+                              reference=ref.display)
+        start = ref.base[len(info.path):].strip("/")
+        listed = f"{info.path}/metadata" if info.kv_version == 2 else info.path
+        expansion = Expansion(per_key=True)
+        folders = [start]
+        query = f"?kv={ref.option('kv')}" if ref.option("kv") else ""
+        while folders:
+            folder = folders.pop(0)
+            path = f"{listed}/{folder}".rstrip("/")
+            expansion.calls.append(f"vault: LIST {path}")
+            try:
+                keys = self._list(path, ref, deadline)
+            except NotFoundError:
+                if folder == start and not ref.optional:
+                    raise NotFoundError("nothing is listed under this path", source="vault",
+                                        reference=ref.display) from None
+                continue
+            for key in keys:
+                below = f"{folder}/{key}".strip("/")
+                if key.endswith("/"):
+                    if ref.wildcard == "**":
+                        folders.append(below.rstrip("/"))
+                    continue
+                locator = f"{info.path}/{below}"
+                expansion.items.append((relative(start, below),
+                                        concrete(ref, locator, f"vault://{locator}{query}")))
+        return expansion
+
+    def _list(self, path: str, ref: Reference, deadline: Deadline) -> list[str]:
+        lister = getattr(self.client, "list", None)
+        if lister is not None:  # VaultClient.list: the key names
+            return [str(k) for k in lister(path, reference=ref.display,
+                                           timeout=deadline.remaining())]
+        body = self.client.request("LIST", path, reference=ref.display,
+                                   timeout=deadline.remaining())
+        return [str(k) for k in (body.get("data") or {}).get("keys") or []]
 
     def __repr__(self) -> str:
         return "VaultKVSource()"
