@@ -20,8 +20,9 @@ def keys() -> None:
 @click.option("--store", type=click.Choice(["auto", "keyring", "file"]), default=None,
               help="Where to keep the key (default: [local_keys] store, usually auto).")
 @click.option("--force", is_flag=True, help="Replace an existing key (data under it is lost).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @handle_errors
-def init_local(name: str, store: str | None, force: bool) -> None:
+def init_local(name: str, store: str | None, force: bool, as_json: bool) -> None:
     """Create the 256-bit master key for local://NAME (keyring, or a 0600 file)."""
     from dataclasses import replace
 
@@ -31,6 +32,9 @@ def init_local(name: str, store: str | None, force: bool) -> None:
     if store:
         config = replace(config, local_keys=replace(config.local_keys, store=store))
     where = LocalKeyStore(config).create(name, overwrite=force)
+    if as_json:
+        emit_json({"uri": f"local://{name}", "store": str(where)})
+        return
     click.echo(f"created local://{name} in {where}")
 
 
