@@ -231,28 +231,12 @@ def _coerce(cls: type, key: str, value: Any, where: str) -> Any:
     names = {f.name: f for f in fields(cls)}
     if key not in names:
         raise ConfigError(f"unknown setting [{where}] {key}{schema.suggest(key, names)}")
-    default = getattr(cls(), key)
-    if key == "addr":
-        if isinstance(value, str):
-            return tuple(a.strip() for a in value.split(",") if a.strip())
-        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        raise ConfigError(f"{where}.addr must be a string or a list of strings")
-    if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false",
-                                                        "no", "off"):
-            return value.lower() in ("1", "true", "yes", "on")
-        raise ConfigError(f"{where}.{key} must be a boolean")
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
-        try:
-            return type(default)(value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}.{key} must be a number") from exc
-    if value is not None and not isinstance(value, str):
-        raise ConfigError(f"{where}.{key} must be a string")
-    return value
+    setting = schema.lookup(where, key)
+    if setting is None:  # pragma: no cover - a test keeps every field in the schema
+        raise ConfigError(f"setting [{where}] {key} has no definition")
+    value = schema.coerce(setting, value)
+    # The dataclasses hold lists as tuples (they are frozen and hashable).
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _build(data: Mapping[str, Any], file: FileSource | None, env: Mapping[str, str]) -> Config:
@@ -270,6 +254,11 @@ def _build(data: Mapping[str, Any], file: FileSource | None, env: Mapping[str, s
                 typed[section] = replace(
                     typed[section], **{key: _coerce(_TYPED[section], key, value, section)})
             elif section in schema.FREE_FORM and schema.lookup(section, key) is None:
+                if not isinstance(value, str):  # a typo'd fixed table ([secrets.option]), say
+                    fixed = [s for s in known_sections if s.startswith(section + ".")]
+                    hint = (schema.suggest(f"{section}.{key}", fixed)
+                            if isinstance(value, dict) else "")
+                    raise ConfigError(f"[{section}] {key} must be a reference string{hint}")
                 sections.setdefault(section, {})[key] = value
             else:
                 setting = schema.lookup(section, key)

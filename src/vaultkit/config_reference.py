@@ -10,6 +10,7 @@ A unit test fails when the committed file differs from :func:`markdown`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,8 +36,22 @@ class Effective:
                 "masked": self.masked}
 
 
-def _plain(value: Any) -> Any:
+#: ``scheme://user:password@host``: the password part of a URL's userinfo.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)[^/@\s]*(?P<at>@)")
+
+
+def _plain_tuple(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        # A URL with a password (VAULT_ADDR=https://user:pw@vault, an S3 endpoint) is shown
+        # with the password masked, as curl and git do.
+        return _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}{m['at']}", value)
+    return value
 
 
 def _value_of(config: Config, setting: schema.Setting) -> Any:
@@ -61,10 +76,12 @@ def explain(config: Config, *,
     """
     rows = []
     for setting in schema.SETTINGS:
-        value = _plain(_value_of(config, setting))
+        raw = _value_of(config, setting)
+        value = _plain(raw)
         origin = config.origins.get(setting.name, "default")
-        masked = setting.secret and value is not None
-        rows.append(Effective(setting.name, MASK if masked else value, origin, masked))
+        if setting.secret and value is not None:
+            value = MASK
+        rows.append(Effective(setting.name, value, origin, value != _plain_tuple(raw)))
     for section in schema.FREE_FORM:
         fixed = {s.split(".", 1)[1] for s in schema.sections() if s.startswith(section + ".")}
         for key, value in sorted(config.section(section).items()):
@@ -107,7 +124,7 @@ def markdown() -> str:
         "An unknown section, key or `VAULTKIT_*` variable is an error (exit code 3) that names",
         "the file and line (or the variable) and suggests the nearest valid name.",
         "`vaultkit config show [--json]` prints every effective value with its origin, secrets",
-        "masked.",
+        "masked (and the password of a URL such as `https://user:password@vault:8200`).",
         "",
         "Environment values are strings: booleans accept `true/false/yes/no/on/off/1/0`, lists",
         "are comma-separated.",

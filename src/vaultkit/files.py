@@ -36,6 +36,31 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def make_parents(directory: Path, mode: int, *, exact: bool = False) -> Path:
+    """``mkdir -p`` whose new directories get at most ``mode`` whatever the umask
+    (``exact``: exactly ``mode``).
+
+    ``mkdir`` alone takes ``0777 & ~umask``: under ``umask 000`` a world-writable folder.
+    Each directory created here is clamped to ``mode`` (a stricter umask still applies
+    unless ``exact``); existing ones are left alone.
+    """
+    missing = []
+    current = directory
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for new in reversed(missing):
+        try:
+            new.mkdir(mode=mode)
+        except FileExistsError:
+            continue  # another process made it first: its mode is its business
+        except OSError as exc:
+            raise StorageError(f"could not create {new.name}: {exc.strerror}", source="file",
+                               reference=str(new)) from exc
+        new.chmod(mode if exact else stat.S_IMODE(new.stat().st_mode) & mode)
+    return directory
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644,
                  sync_dir: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename, fsync dir).
@@ -46,7 +71,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
     import tempfile  # O_CREAT | O_EXCL | O_NOFOLLOW, mode 0600, a random name
 
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    # A folder made for a private file is private too; otherwise 0755 at most.
+    make_parents(target.parent, 0o700 if not mode & 0o077 else 0o755)
     try:
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
                                         suffix=".tmp")
@@ -124,7 +150,7 @@ def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     import fcntl
 
     lock_path = Path(path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    make_parents(lock_path.parent, 0o700)
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
@@ -137,5 +163,5 @@ def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
         os.close(fd)
 
 
-__all__ = ["atomic_write", "check_private_file", "file_lock", "fsync_dir", "read_private",
-           "write_private"]
+__all__ = ["atomic_write", "check_private_file", "file_lock", "fsync_dir", "make_parents",
+           "read_private", "write_private"]

@@ -15,6 +15,7 @@ used) goes into :data:`ENV_ONLY` instead.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -211,8 +212,10 @@ def coerce(setting: Setting, value: Any) -> Any:
             number = (int if kind == INTEGER else float)(value)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{setting.name} must be a number") from exc
-        if isinstance(value, bool):
-            raise ConfigError(f"{setting.name} must be a number")
+        # Every number in the config is a count or a duration: ``grace = -1`` or ``nan``
+        # would otherwise reach the code that waits or loops on it.
+        if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+            raise ConfigError(f"{setting.name} must be a number of 0 or more")
         return number
     if kind == STRINGS:
         if isinstance(value, str):

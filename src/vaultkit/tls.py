@@ -33,6 +33,12 @@ that is not the certificate's, an expired or unparsable certificate, a missing
 CRL) keeps the last good material and logs why on ``vaultkit.tls``;
 :func:`https_server` is a ready server that uses it.
 
+**No session resumption on servers.** A resumed TLS session is not verified again:
+a client revoked after its first connection could resume with its session ticket
+and never meet the new CRL. Server contexts therefore issue no tickets
+(``OP_NO_TICKET``, ``num_tickets = 0``); every connection is a full handshake, which
+is what makes revocation take effect on the next connection.
+
 OpenSSL applies the purpose for you: a server context accepts only client
 certificates with clientAuth, a client context only servers with serverAuth.
 
@@ -158,7 +164,14 @@ def _build(server: bool, cert: str, key: str, ca: str, crls: list[str], password
     ctx.verify_flags |= ssl.VERIFY_X509_STRICT
     if crls:
         ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_CHAIN
-    if not server:
+    if server:
+        # No session resumption: a resumed session skips the certificate and CRL checks,
+        # so a revoked client could go on resuming (for up to the ticket's lifetime) after
+        # the new CRL is loaded. Python's server contexts keep no session-ID cache, so with
+        # no tickets every connection is a full handshake.
+        ctx.options |= ssl.OP_NO_TICKET
+        ctx.num_tickets = 0
+    else:
         ctx.check_hostname = True
     what = "certificate chain"
     try:
@@ -324,9 +337,9 @@ class ReloadingContext:
                          base: ssl.SSLContext) -> None:
         try:
             ctx = self.current()
-        except Exception:  # never fail a handshake because a check failed: keep the base
-            log.exception("TLS reload check failed")
-            return
+        except Exception:  # never fail a handshake because a check failed, and never fall
+            log.exception("TLS reload check failed")  # back to the base's older CRLs
+            ctx = self._current
         if ctx is not base:
             # Only the certificate, key and trust store come from ``ctx``; the verify mode
             # and flags stay the base's, which were built identically.

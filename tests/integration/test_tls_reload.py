@@ -126,6 +126,31 @@ def test_revocation_and_new_crl_refuse_the_next_connection(tca: TestCA,
     assert call(server, worker)[1]  # others unaffected
 
 
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_a_revoked_client_cannot_resume_its_session(tca: TestCA, server: tls.MTLSServer,
+                                                    version: ssl.TLSVersion) -> None:
+    """A resumed session skips the certificate and CRL checks: the server must not offer one."""
+    lost = _client(tca, "lost")
+    lost.minimum_version = lost.maximum_version = version
+    port = server.server_address[1]
+
+    def connect(session: ssl.SSLSession | None = None) -> ssl.SSLSession | None:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                lost.wrap_socket(raw, server_hostname=HOST, session=session) as conn:
+            conn.sendall(f"GET / HTTP/1.0\r\nHost: {HOST}\r\n\r\n".encode())
+            assert conn.recv(4096)
+            assert not conn.session_reused
+            return conn.session
+
+    session = connect()
+    tca.ca.revoke("lost", reason="keyCompromise")
+    time.sleep(2 * INTERVAL)
+    with pytest.raises((ssl.SSLError, OSError)):
+        connect()  # the server loads the new CRL here
+    with pytest.raises((ssl.SSLError, OSError)):
+        connect(session)
+
+
 def test_bad_files_keep_the_last_good_material(tca: TestCA, server: tls.MTLSServer,
                                                caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="vaultkit.tls")
@@ -171,3 +196,34 @@ def test_reloading_client_presents_its_renewed_certificate(tca: TestCA,
     renewed = tca.ca.renew("worker", out_dir=leaves)
     eventually(lambda: call(server, client.current())[1] == renewed.serial.lstrip("0"))
     assert client.reload() is False  # nothing changed since
+
+
+def test_a_failing_check_still_hands_out_the_newest_crls(tca: TestCA) -> None:
+    """If looking at the files fails during a handshake, the connection gets the newest good
+    material, not the base context's older CRLs."""
+    leaves, home = tca.workdir / "leaves", tca.home
+    broken = False
+
+    def clock() -> float:
+        if broken:
+            raise RuntimeError("clock failure")
+        return time.monotonic()
+
+    holder = tls.ReloadingContext("server", leaves / "api.chain.pem", leaves / "api.key",
+                                  ca=home.root_cert, crl=[home.root_crl, home.intermediate_crl],
+                                  interval=INTERVAL, clock=clock)
+    srv = tls.MTLSServer(("127.0.0.1", 0), Echo, holder)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        lost = _client(tca, "lost")
+        call(srv, lost)
+        tca.ca.revoke("lost", reason="keyCompromise")
+        assert holder.reload()
+        broken = True
+        with pytest.raises((ssl.SSLError, OSError)):
+            call(srv, lost)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=5)

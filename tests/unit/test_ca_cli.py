@@ -83,7 +83,7 @@ def test_export_p12_and_prompted_passphrase(ceremony: tuple[Path, Path], tmp_pat
     home, _ = ceremony
     from vaultkit.cli import ca as ca_cli
 
-    monkeypatch.setattr(ca_cli, "_interactive", lambda: True)  # CliRunner's stdin is no TTY
+    monkeypatch.setattr(ca_cli, "stdin_is_tty", lambda: True)  # CliRunner's stdin is no TTY
     assert run(home, "issue", "phone", "--profile", "client", "--san",
                "DNS:phone.vaultkit.internal", "--out", str(tmp_path)).exit_code == 0  # type: ignore[attr-defined]
     p12_pw = leak_canary.new()

@@ -34,6 +34,8 @@ def test_no_directory_is_group_or_world_writable_under_umask_000(tmp_path: Path,
     ca.sign_intermediate(root_key)
     ca.issue("b", sans=["DNS:b.vaultkit.internal"], out_dir=work / "x" / "y")
     ca.issue("c", sans=["DNS:c.vaultkit.internal"])  # HOME/issued
+    # files.atomic_write makes the missing folders of an --out path (ca export --out)
+    p12 = ca.export_p12("b", directory=work / "x" / "y", out=work / "p12" / "deep" / "b.p12")
     rotation.replace_intermediate(ca, root_key)  # HOME/retired/SERIAL
     ca.close()
     dirs = [work, *(p for p in work.rglob("*") if p.is_dir())]
@@ -42,6 +44,7 @@ def test_no_directory_is_group_or_world_writable_under_umask_000(tmp_path: Path,
         mode = stat.S_IMODE(d.stat().st_mode)
         assert not mode & 0o022, f"{d} is {mode:04o}"
     for private in (home.root_dir, home.private_dir, home.retired_dir, root_key.parent,
+                    p12.parent, p12.parent.parent,
                     *home.retired_dir.iterdir()):
         assert stat.S_IMODE(private.stat().st_mode) == 0o700, private
     for f in (home.inventory, home.intermediate_key, root_key, home.issued_dir / "c.key"):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from unit.test_ca_support import TestCA, build_ca, passphrases
+from unit.test_ca_support import P12_PW, TestCA, build_ca, passphrases
 from vaultkit.ca import CertificateAuthority, rotation
 from vaultkit.ca.inventory import serial_hex
 from vaultkit.errors import CAError, CertificateRejectedError, ConfigError, NotFoundError
@@ -204,3 +204,47 @@ def test_issuing_under_an_expired_intermediate_is_refused(tmp_path: Path) -> Non
     tca.home.intermediate_cert.write_bytes(cert_pem(old))
     with pytest.raises(CAError, match="expired"):
         ca.issue("late", sans=["DNS:late.vaultkit.internal"])
+
+
+def test_replace_with_narrower_constraints_refuses_before_revoking(tmp_path: Path) -> None:
+    """A leaf the new constraints would not cover stops the kill switch before step 1;
+    otherwise it would stop after the revocation, and every rerun at the same leaf."""
+    tca = fleet(tmp_path, n=2)
+    tca.issue("wide", "server", "DNS:wide.other.vaultkit.internal")
+    old = tca.ca.intermediate_cert()
+    with pytest.raises(ConfigError, match="nothing was revoked: wide"):
+        rotation.replace_intermediate(tca.ca, tca.root_key, permit_dns=["s0.vaultkit.internal",
+                                                                        "s1.vaultkit.internal"],
+                                      permit_ip=[])
+    assert tca.ca.intermediate_cert().serial_number == old.serial_number
+    assert all(r.status == "valid" for r in tca.ca.list())
+    done = rotation.replace_intermediate(tca.ca, tca.root_key)  # the same constraints: fine
+    assert not done.resumed
+    assert sorted(i.name for i in done.reissued) == ["s0", "s1", "wide"]
+
+
+def test_verify_trusts_the_inventory_over_a_stale_or_skipped_crl(tmp_path: Path) -> None:
+    tca = fleet(tmp_path, n=2)
+    ca, leaves = tca.ca, tca.workdir / "leaves"
+    ca.revoke("s0", reason="keyCompromise", regenerate_crl=False)  # `ca revoke --no-crl`
+    with pytest.raises(CertificateRejectedError, match="revoked in the inventory"):
+        ca.verify(leaves / "s0.pem", check_crl=True)
+    assert ca.verify(leaves / "s1.pem", check_crl=False)["ok"]
+    rotation.replace_intermediate(ca, tca.root_key)
+    with pytest.raises(CertificateRejectedError, match="revoked through its issuer"):
+        ca.verify(leaves / "s1.pem", check_crl=False)  # `ca verify --no-crl`
+
+
+def test_export_after_the_kill_switch(tmp_path: Path) -> None:
+    """A leaf of the revoked intermediate is not bundled (with the new intermediate, which
+    did not sign it); its re-issued one is, with the intermediate that did."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    tca = fleet(tmp_path, n=1)
+    ca, leaves = tca.ca, tca.workdir / "leaves"
+    rotation.replace_intermediate(ca, tca.root_key, out_dir=tmp_path / "new")
+    with pytest.raises(CAError, match="revoked through its issuer"):
+        ca.export_p12("s0", directory=leaves)
+    p12 = ca.export_p12("s0", directory=tmp_path / "new")
+    _, cert, extra = pkcs12.load_key_and_certificates(p12.read_bytes(), P12_PW.encode())
+    assert cert is not None and [c.subject for c in extra] == [cert.issuer]

@@ -81,3 +81,18 @@ def test_show_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     result = invoke(["config", "show", "--json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["file"] is None
+
+
+def test_show_masks_a_password_inside_a_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            leak_canary) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    password = leak_canary.new()
+    result = invoke(["config", "show", "--json"],
+                    env={"VAULT_ADDR": f"https://ops:{password}@vault:8200,http://b:8200",
+                         "VAULTKIT_AWS_ENDPOINT_URL": f"http://minio:{password}@127.0.0.1:9000"})
+    assert result.exit_code == 0, result.output
+    leak_canary.watch_text(result.output, where="config show --json")
+    rows = {r["name"]: r for r in json.loads(result.stdout)["settings"]}
+    assert rows["vault.addr"]["value"] == ["https://ops:********@vault:8200", "http://b:8200"]
+    assert rows["vault.addr"]["masked"] is True
+    assert rows["aws.endpoint_url"]["value"] == "http://minio:********@127.0.0.1:9000"

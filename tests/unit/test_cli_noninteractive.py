@@ -124,11 +124,14 @@ def test_archive_password_prompt_names_password_stdin(tmp_path: Path, command: s
     _check(result.exit_code, result.stderr, result.output, "--password-stdin")
 
 
-def test_cron_style_run_with_stdin_closed(ca: tuple[Path, Path]) -> None:
-    """A real process with stdin on /dev/null, as cron starts it: ``ca crl`` fails at once."""
+@pytest.mark.parametrize("stdin", ["devnull", "closed"])
+def test_cron_style_run_with_stdin_closed(ca: tuple[Path, Path], stdin: str) -> None:
+    """A real process with stdin on /dev/null, as cron starts it, or with no stdin at all
+    (``<&-``: Python's ``sys.stdin`` is then None): ``ca crl`` fails at once."""
     home, _ = ca
     env = {k: v for k, v in os.environ.items() if k not in PASSPHRASE_VARS}
     proc = subprocess.run([*vaultkit_cmd(), "ca", "crl", "--home", str(home)],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
-                          timeout=60, check=False)
+                          timeout=60, check=False,
+                          preexec_fn=(lambda: os.close(0)) if stdin == "closed" else None)
     _check(proc.returncode, proc.stderr, proc.stdout + proc.stderr, "VAULTKIT_CA_PASSPHRASE")

@@ -79,6 +79,9 @@ def test_token_is_not_in_repr(tmp_path: Path, leak_canary) -> None:
 @pytest.mark.parametrize("text, match", [
     ("[vault]\nbogus = 1\n", r"unknown setting \[vault\] bogus"),
     ("[vault]\ntimeout = \"soon\"\n", "must be a number"),
+    ("[run]\ngrace = -1\n", "run.grace must be a number of 0 or more"),
+    ("[run]\nrefresh = nan\n", "run.refresh must be a number of 0 or more"),
+    ("[vault]\nmax_connections = -4\n", "must be a number of 0 or more"),
     ("[vault]\ntls_verify = \"maybe\"\n", "must be a boolean"),
     ("vault = 3\n", "must be a table"),
     ("[vault\n", "invalid TOML"),
@@ -113,6 +116,11 @@ def test_explicit_missing_file(tmp_path: Path) -> None:
      "unknown setting [keys] provider; did you mean providers?", 2),
     ("[fields]\nkeyset = 'file://k.json'\n", "unknown section [fields]; did you mean field?",
      1),
+    # [secrets] takes any NAME, but only as a reference string: a table is a typo'd
+    # [secrets.options], a number a mistake, both caught where they are written.
+    ("[secrets]\nDB = 'env://DB'\n[secrets.option]\nkv_versions = {kv = 2}\n",
+     "[secrets] option must be a reference string; did you mean secrets.options?", 3),
+    ("[secrets]\nDB = 5\n", "[secrets] DB must be a reference string", 2),
 ])
 def test_typos_name_file_line_and_the_nearest_key(tmp_path: Path, text: str, message: str,
                                                   line: int) -> None:

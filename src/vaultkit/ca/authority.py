@@ -18,6 +18,7 @@ Issuance loads only the intermediate key; the root key is read only by
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
@@ -34,7 +35,7 @@ from ..errors import CAError, CAKeyError, ConfigError, NotFoundError
 from . import builders, crl, keys
 from .base import Signer
 from .ceremony import RootCeremony
-from .certs import cert_pem, format_san, load_cert, load_csr, sans_of
+from .certs import aki_hex, cert_pem, format_san, load_cert, load_csr, sans_of
 from .home import make_dir
 from .inventory import CertRecord, parse_serial, serial_hex
 from .pkcs12 import pkcs12_bytes
@@ -367,13 +368,27 @@ class CertificateAuthority(RootCeremony):
         key = keys.load_private_key(key_path, passphrase)
         if not keys.same_public_key(key.public_key(), cert.public_key()):  # type: ignore[arg-type]
             raise CAKeyError("the key does not match the certificate", reference=str(key_path))
-        chain = [self.intermediate_cert()] if self.home.intermediate_cert.exists() else []
+        chain = self._export_chain(name, cert)
         target = Path(out) if out else src / f"{name}.p12"
         files.write_private(target, pkcs12_bytes(name, key, cert, chain,
                                                  self.passphrases.get("p12", new=True),
                                                  legacy=legacy))
         audit.record("ca.export", target=name, format="pkcs12-legacy" if legacy else "pkcs12")
         return target
+
+    def _export_chain(self, name: str, cert: x509.Certificate
+                      ) -> builtins.list[x509.Certificate]:
+        """The certificate's own issuer (not whichever intermediate is current), after
+        checking the inventory does not list it as revoked (itself or through its issuer)."""
+        record = self.inventory.get(serial_hex(cert.serial_number))
+        if record is not None and record.status == "revoked":
+            how = " through its issuer" if record.revoked_via_issuer else ""
+            raise CAError(f"{name} ({record.serial}) is revoked{how}; export its renewed or "
+                          "re-issued certificate instead (--dir)", reference=record.serial)
+        issuer = self.inventory.by_ski(aki_hex(cert))
+        if issuer is not None and issuer.kind == "intermediate":
+            return [x509.load_pem_x509_certificate(issuer.pem.encode())]
+        return [self.intermediate_cert()] if self.home.intermediate_cert.exists() else []
 
     def verify(self, cert_path: str | Path, *, purpose: str | None = None,
                check_crl: bool = True) -> dict[str, Any]:

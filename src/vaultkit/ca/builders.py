@@ -175,6 +175,14 @@ def check_name_constraints(sans: Sequence[x509.GeneralName], issuer: x509.Certif
         nc = issuer.extensions.get_extension_for_class(x509.NameConstraints).value
     except x509.ExtensionNotFound:
         return
+    check_within(sans, nc)
+
+
+def check_within(sans: Sequence[x509.GeneralName], nc: x509.NameConstraints | None) -> None:
+    """:func:`check_name_constraints` against constraints that are not signed yet (the kill
+    switch checks the new intermediate's before it revokes anything)."""
+    if nc is None:
+        return
     permitted = list(nc.permitted_subtrees or ())
     excluded = list(nc.excluded_subtrees or ())
     dns_only = (any(isinstance(p, x509.DNSName) for p in permitted)
@@ -439,6 +447,7 @@ __all__ = [
     "check_dns_name",
     "check_name_constraints",
     "check_uri",
+    "check_within",
     "issue_leaf",
     "name_constraints",
     "parse_san",

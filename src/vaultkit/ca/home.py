@@ -28,6 +28,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import files
 from ..errors import ConfigError, InsecureFileError
 
 if TYPE_CHECKING:
@@ -160,18 +161,7 @@ class CAHome:
 def make_dir(path: Path, mode: int) -> Path:
     """``mkdir -p`` where every directory it creates gets ``mode`` exactly, whatever the umask
     (``mkdir(mode=)`` is masked by it: under ``umask 000``, 0777). Existing ones are kept."""
-    missing = []
-    current = path
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    for directory in reversed(missing):
-        try:
-            directory.mkdir(mode=mode)
-        except FileExistsError:
-            continue  # another process made it first: its mode is its business
-        directory.chmod(mode)
-    return path
+    return files.make_parents(path, mode, exact=True)
 
 
 #: Written into a new CA home, and committed as ``ca/.gitignore``: keys, the inventory,

@@ -115,6 +115,7 @@ def replace_intermediate(ca: CertificateAuthority, root_key: str | Path, *,
                 "permit_dns": dns if permit_dns is None else permit_dns,
                 "permit_ip": ips if permit_ip is None else permit_ip,
                 "key_type": key_type, "days": days, "reason": reason}
+        _check_reissuable(ca, plan)
         inv.set_meta(_PLAN, json.dumps(plan, sort_keys=True))
         ca.retire_intermediate(old, root, rkey, reason=reason)
     else:
@@ -134,6 +135,25 @@ def replace_intermediate(ca: CertificateAuthority, root_key: str | Path, *,
     audit.record("ca.intermediate.replace", target=result.new_name, serial=result.new_serial,
                  revoked=result.old_serial, reissued=len(result.reissued) + len(result.earlier))
     return result
+
+
+def _check_reissuable(ca: CertificateAuthority, plan: dict[str, Any]) -> None:
+    """Before anything is revoked: every leaf to re-issue must make a valid request and fit
+    the new intermediate's constraints. Otherwise the run would stop after the revocation,
+    and every rerun of the saved plan would stop at the same leaf."""
+    constraints = builders.name_constraints(plan["permit_dns"], plan["permit_ip"])
+    misfits = []
+    for old in ca.inventory.current_leaves(now=builders.utcnow(), issuer_ski=plan["old_ski"],
+                                           through_issuer=False):
+        try:
+            builders.check_within(ca.renewal_request(old).sans, constraints)
+        except (CAError, ConfigError) as exc:
+            misfits.append(f"{old.name} ({exc.message})")
+    if misfits:
+        raise ConfigError(f"cannot re-issue {len(misfits)} leaf certificate(s) under the new "
+                          f"intermediate, nothing was revoked: {'; '.join(misfits[:5])}"
+                          f"{' ...' if len(misfits) > 5 else ''}; widen --permit-dns/"
+                          "--permit-ip, or revoke those leaves first")
 
 
 def _new_signer(ca: CertificateAuthority, plan: dict[str, Any], root: x509.Certificate,

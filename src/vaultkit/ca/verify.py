@@ -8,6 +8,10 @@ Two independent checks, both must pass:
 2. cryptography's path builder (``x509.verification``), which adds name constraints,
    pathlen and its own profile checks. It rejects Ed25519 chains ("forbidden public
    key algorithm", see research B2), so Ed25519 gets check 1 only, and the report says so.
+
+The inventory has the last word on revocation: a certificate it lists as revoked (itself,
+or through a revoked intermediate) is refused even when the CRL is not re-signed yet or
+``check_crl`` is off.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ..errors import CertificateRejectedError
 from . import builders
-from .certs import aki_hex, load_cert, sans_of, ski_hex
+from .certs import aki_hex, fingerprint, load_cert, sans_of, ski_hex
 from .home import CAHome
-from .inventory import Inventory
+from .inventory import Inventory, serial_hex
 
 _PURPOSE_EKU = {"server": ["serverAuth"], "client": ["clientAuth"],
                 "both": ["serverAuth", "clientAuth"]}
@@ -127,6 +131,7 @@ def verify_certificate(home: CAHome, inventory: Inventory, path: Path, *,
             _check_crl(crl_path, issuer, leaf, now, path)
             crl_checked.append("intermediate")
         crl_checked.append("root")
+    _check_inventory(inventory, leaf, path)
     path_checked = _policy_check(leaf, chain[1:], root, purpose, path, now)
     return {
         "subject": leaf.subject.rfc4514_string(),
@@ -139,6 +144,20 @@ def verify_certificate(home: CAHome, inventory: Inventory, path: Path, *,
         "path_builder": path_checked,
         "ok": True,
     }
+
+
+def _check_inventory(inventory: Inventory, leaf: x509.Certificate, path: Path) -> None:
+    """The CA's own record decides too: a leaf revoked with ``revoke --no-crl`` (CRL not yet
+    re-signed), or whose intermediate is revoked, is refused even with ``--no-crl``."""
+    record = inventory.get(serial_hex(leaf.serial_number))
+    if record is None or record.fingerprint != fingerprint(leaf) or record.status != "revoked":
+        return
+    if record.revoked_via_issuer:
+        raise _reject(f"certificate {leaf.serial_number:x} is revoked through its issuer, a "
+                      "revoked intermediate (inventory)", path)
+    raise _reject(f"certificate {leaf.serial_number:x} is revoked in the inventory "
+                  f"({record.reason}); peers see it once the CRL is re-signed "
+                  "(vaultkit ca crl)", path)
 
 
 def _current(home: CAHome) -> x509.Certificate | None:

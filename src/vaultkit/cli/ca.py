@@ -9,13 +9,12 @@ Every command that reports something takes ``--json``.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ._common import emit_json, handle_errors, load_config
+from ._common import emit_json, handle_errors, load_config, stdin_is_tty
 
 if TYPE_CHECKING:
     from ..ca.authority import CertificateAuthority, Issued
@@ -30,10 +29,6 @@ KEY_TYPES = ["ec-p256", "ec-p384", "rsa-3072", "rsa-4096", "ed25519"]
 def _prompt(label: str, new: bool) -> str:
     return str(click.prompt(label.capitalize(), hide_input=True, confirmation_prompt=new,
                             err=True))
-
-
-def _interactive() -> bool:
-    return sys.stdin.isatty()
 
 
 def _home() -> CAHome:
@@ -58,7 +53,7 @@ def _authority(pending: PendingKey | None = None) -> CertificateAuthority:
                                          if home.root_dir.is_dir() else None))
     # No terminal, no prompt: the passphrase source then fails at once, naming the
     # variable and the keyring entry, instead of click reading an empty line.
-    prompt = _prompt if _interactive() else None
+    prompt = _prompt if stdin_is_tty() else None
     ca = CertificateAuthority(home, passphrases=EnvKeyringPrompt(prompt=prompt),
                               pending_keys=[pending] if pending else [])
     ctx.call_on_close(ca.close)
