@@ -264,7 +264,7 @@ def converting(mapper: ExceptionMapper, source: str, reference: str | None = Non
     """Re-raise exceptions from the block as the vaultkit error ``mapper`` gives (``raise ... from``).
 
     vaultkit errors pass through; an exception ``mapper`` does not know (returns ``None``) is
-    re-raised as it is. The backends build their ``aws_errors``/``vault_errors`` on this.
+    re-raised as it is. The AWS backend builds its ``aws_errors`` on this.
     """
     try:
         yield

@@ -121,7 +121,8 @@ def test_kv_version_from_config(kv: OpenBao) -> None:
     client = VaultClient.from_config(config)
     loaded = load_secrets(config=config, vault=client)
     assert loaded.reveal("PW") == "from-v1"
-    assert client._mounts == {}  # the config said v1: no detection call was made
+    # One GET: the config said v1, so no sys/internal/ui/mounts lookup was made.
+    assert client.request_count == 1
 
 
 # --- faults ---------------------------------------------------------------------------

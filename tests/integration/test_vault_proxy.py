@@ -62,6 +62,19 @@ def test_http_proxy_forwards_absolute_form(openbao: OpenBao, proxies: list[Conne
     assert proxy.auth[0] == "Basic dXNlcjpwQHNz"  # user:p@ss
 
 
+def test_a_proxy_password_outside_latin_1_is_sent_as_utf_8(
+        openbao: OpenBao, proxies: list[ConnectProxy], monkeypatch: pytest.MonkeyPatch) -> None:
+    # urllib3's make_headers encodes Latin-1 only: "€" escaped as a raw UnicodeEncodeError
+    # whose repr held the whole user:password. Go (the bao CLI) sends the UTF-8 bytes.
+    import base64
+
+    openbao.bao("kv", "put", "secret/proxied", "v=plain")
+    proxy = _proxy(proxies)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("http://", "http://user:p%E2%82%ACss@"))
+    assert _read(openbao) == "plain"
+    assert proxy.auth[0] == "Basic " + base64.b64encode("user:p€ss".encode()).decode()
+
+
 def test_https_vault_through_a_plain_connect_proxy(tls_bao: OpenBao, proxies: list[ConnectProxy],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     proxy = _proxy(proxies)

@@ -137,6 +137,19 @@ def test_run_own_failures_are_offset_by_120(tmp_path: Path, repo: Path, inproc: 
     assert r.returncode == 127 and "command not found" in r.stderr
 
 
+@pytest.mark.parametrize("option", ["--refresh", "--grace", "--restart-backoff",
+                                    "--max-staleness"])
+def test_a_negative_duration_is_a_usage_error(tmp_path: Path, repo: Path, inproc: Any,
+                                              option: str) -> None:
+    # --max-staleness -1 used to stop the child at once, --grace -1 to SIGKILL it without
+    # a grace period: a negative number of seconds is a usage error (122), nothing starts.
+    marker = tmp_path / "started"
+    r = inproc(["run", option, "-1", "--", PY, "-c", f"open({str(marker)!r}, 'w')"], repo,
+               {"VK_T_GREET": "hi"})
+    assert r.returncode == 122, r.stderr
+    assert not marker.exists()
+
+
 def test_restart_limit_exits_with_the_childs_last_code(tmp_path: Path, repo: Path) -> None:
     log = tmp_path / "starts"
     r = vk(["run", "--supervise", "--restart-backoff", "0.05", "--max-restarts", "2", "--",

@@ -180,3 +180,45 @@ def test_file_references_accept_only_small_regular_files(tmp_path: Path,
         assert "not a regular file" in str(failures[name]), name
     assert "larger than" in str(failures["BIG"])
     leak_canary.watch_exception(info.value)
+
+
+@pytest.mark.parametrize("ends", ["normally", "with a first signal"])
+def test_a_second_signal_during_the_cleanup_cannot_leave_the_plaintext(
+        monkeypatch: pytest.MonkeyPatch, ends: str) -> None:
+    # Ctrl-C twice, or SIGHUP then SIGTERM when a terminal closes: the signal that lands
+    # while the directory is being wiped must wait until the files are gone.
+    real_rmtree = editing.shutil.rmtree
+
+    def rmtree_after_a_signal(path: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)  # the handler runs here, before the real removal
+        real_rmtree(path, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(editing.shutil, "rmtree", rmtree_after_a_signal)
+    handler_before = signal.getsignal(signal.SIGTERM)
+    seen: list[Path] = []
+    with pytest.raises(editing.EditInterrupted) as info:
+        with editing.plaintext_file("edit.toml", b"pw = 'plaintext'\n") as path:
+            seen.append(path)
+            if ends != "normally":
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)
+    assert info.value.signum == (signal.SIGTERM if ends == "normally" else signal.SIGINT)
+    assert not seen[0].exists() and not seen[0].parent.exists()
+    assert signal.getsignal(signal.SIGTERM) is handler_before  # the caller's handler is back
+
+
+def test_an_edit_that_is_not_utf8_is_a_clear_error(tmp_path: Path, local_kek: object,
+                                                   leak_canary: LeakCanary) -> None:
+    # Latin-1 text saved by the editor: a clear error (exit 3), no traceback, nothing left.
+    path, seen, env = _edit_session(
+        tmp_path, "open(sys.argv[1], 'ab').write(b'note = \"caf\\xe9\"\\n')\n",
+        {"token": leak_canary.new()})
+    before = path.read_bytes()
+    r = subprocess.run([VAULTKIT, "secrets", "edit", str(path)], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 3, r.stderr
+    assert "not UTF-8" in r.stderr and "Traceback" not in r.stderr
+    assert not Path(seen.read_text()).parent.exists()
+    assert path.read_bytes() == before
+    leak_canary.watch_text(r.stdout + r.stderr)

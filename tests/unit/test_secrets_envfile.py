@@ -125,3 +125,15 @@ def test_bad_files_give_clear_errors(tmp_path: Path, leak_canary: LeakCanary) ->
     assert f["BROKEN"].category == "invalid"
     assert f["NONE"].category == "not_found"
     leak_canary.watch_exception(info.value)
+
+
+@pytest.mark.parametrize("fmt", ["json", "toml"])
+def test_a_parse_error_keeps_no_plaintext_in_its_chain(fmt: str) -> None:
+    # secrets edit parses the edited plaintext: a JSONDecodeError/TOMLDecodeError would keep
+    # the whole text, and `from None` only hides it from tracebacks (__context__ stays).
+    from vaultkit.secrets.envfile import parse
+
+    with pytest.raises(ConfigError) as info:
+        parse('{"pw": "hunter2-plaintext" oops' if fmt == "json" else 'pw = "hunter2" oops',
+              fmt, reference="edit")
+    assert info.value.__cause__ is None and info.value.__context__ is None

@@ -256,3 +256,42 @@ def test_source_exceptions_that_are_bugs_do_not_hang() -> None:
     with pytest.raises(SecretsLoadError) as info:
         load_secrets({"A": "memory://a"}, sources=[Broken()], deadline=2)
     assert isinstance(info.value.failures["A"], VaultkitError)
+
+
+def _chain_attributes(exc: BaseException) -> str:
+    """Every exception in ``exc``'s chain (__cause__ and __context__, suppressed or not),
+    with its args and attributes: what an error reporter that walks the chain can see."""
+    seen: list[str] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None:
+            continue
+        seen.append(repr(e.args) + repr(vars(e)) + repr(getattr(e, "doc", "")) +
+                    repr(getattr(e, "object", b"")))
+        todo += [e.__cause__, e.__context__]
+    return "\n".join(seen)
+
+
+@pytest.mark.parametrize("stored", ["json", "binary"])
+def test_a_value_that_cannot_be_parsed_is_not_kept_in_the_exception_chain(
+        leak_canary: LeakCanary, stored: str) -> None:
+    # json's JSONDecodeError keeps the whole document (.doc) and UnicodeDecodeError the
+    # bytes (.object): `raise ... from None` hides them from a traceback, not from
+    # __context__, where an error reporter walking the chain finds the secret.
+    from vaultkit.secrets.loader import extract
+    from vaultkit.secrets.refs import parse_reference
+
+    value = leak_canary.new()
+    if stored == "json":
+        store = MemorySource()
+        store.put("app", f"{value} is not JSON")
+        _, failures = resolve({"PW": "memory://app#pw"}, sources=[store])
+        exc: BaseException = failures["PW"]
+    else:  # a binary document (Secrets Manager's SecretBinary) that is not UTF-8
+        fetched = Fetched(Secret(b"\xff" + value.encode()))
+        with pytest.raises(ConfigError) as info:
+            extract("PW", parse_reference("awssm://app#pw"), fetched)
+        exc = info.value
+    assert isinstance(exc, ConfigError)
+    leak_canary.watch_text(_chain_attributes(exc), where="exception chain")

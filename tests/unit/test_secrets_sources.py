@@ -178,3 +178,62 @@ def test_a_new_scheme_validates_its_own_references() -> None:
         load_secrets({"X": "teamvault://team-db"})
     assert "unknown reference scheme 'teamvault'" in str(info.value)
     assert parse_reference("teamvault://team-db", {"teamvault": source}).locator == "team-db"
+
+
+@pytest.mark.parametrize("ref", ["ssm:///prod/app/*", "awssm://prod/app/*"])
+def test_a_listing_that_never_ends_stops_at_the_deadline(ref: str) -> None:
+    # A NextToken on every page (a broken endpoint or proxy): the listing is bounded by the
+    # boot's deadline, not run forever.
+    import time as _time
+
+    from vaultkit.errors import DeadlineExceededError
+    from vaultkit.secrets.refs import parse_reference
+    from vaultkit.secrets.retry import Deadline
+    from vaultkit.secrets.sources.aws_sm import SecretsManagerSource
+    from vaultkit.secrets.sources.aws_ssm import ParameterStoreSource
+
+    class Endless:
+        def get_parameters_by_path(self, **kw: object) -> dict[str, object]:
+            _time.sleep(0.01)
+            return {"Parameters": [], "NextToken": "again"}
+
+        def list_secrets(self, **kw: object) -> dict[str, object]:
+            _time.sleep(0.01)
+            return {"SecretList": [], "NextToken": "again"}
+
+    class SSM(ParameterStoreSource):
+        client = Endless()  # type: ignore[assignment]
+
+    class SM(SecretsManagerSource):
+        client = Endless()  # type: ignore[assignment]
+
+    source = SSM() if ref.startswith("ssm") else SM()
+    started = _time.monotonic()
+    with pytest.raises(DeadlineExceededError):
+        source.expand(parse_reference(ref), Deadline(0.3))
+    assert _time.monotonic() - started < 2
+
+
+def test_a_vault_folder_tree_that_never_ends_stops_at_the_deadline() -> None:
+    # vault://.../** against a server listing one more folder at every level: each LIST
+    # is quick, so only the boot's deadline can end the walk.
+    import time as _time
+
+    from vaultkit.backends.vault import MockTransport, Request, Response, VaultClient, json_response
+    from vaultkit.config import VaultSettings
+    from vaultkit.errors import DeadlineExceededError
+    from vaultkit.secrets.refs import parse_reference
+    from vaultkit.secrets.retry import Deadline
+    from vaultkit.secrets.sources.vault_kv import VaultKVSource
+
+    def handler(request: Request) -> Response:
+        _time.sleep(0.005)
+        return json_response(200, {"data": {"keys": ["deeper/"]}})
+
+    client = VaultClient(VaultSettings(addr=("http://vault:8200",), token="t"),
+                         transport=MockTransport(handler))
+    source = VaultKVSource(client=client, kv_versions={"secret": 2})
+    started = _time.monotonic()
+    with pytest.raises(DeadlineExceededError):
+        source.expand(parse_reference("vault://secret/app/**"), Deadline(0.3))
+    assert _time.monotonic() - started < 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import sys
 import threading
@@ -34,6 +35,9 @@ signal.signal(signal.SIGHUP, lambda *a: note("hup"))
 note("start " + hashlib.sha256(os.environ.get("PW", "").encode()).hexdigest()[:12])
 mode = sys.argv[2] if len(sys.argv) > 2 else "sleep"
 if mode == "crash":
+    sys.exit(7)
+if mode == "crash-once" and not os.path.exists(log + ".crashed"):
+    open(log + ".crashed", "w").close()
     sys.exit(7)
 if mode == "stubborn":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -134,6 +138,23 @@ def test_crashes_are_restarted_with_backoff_up_to_the_limit(tmp_path: Path) -> N
     assert sup.events.count("crash") == 3
 
 
+def test_a_change_during_the_crash_backoff_starts_the_child_once(tmp_path: Path) -> None:
+    # The child started after the pause already has the new value: the change that arrived
+    # during the pause must not restart it a second time.
+    store = MemorySource()
+    store.put("app", '{"pw": "one"}')
+    log = tmp_path / "log"
+    running = Running(supervise(store, log, mode="crash-once", backoff=1.0))
+    wait_for(lambda: lines(log) == [f"start {tag('one')}"])
+    store.put("app", '{"pw": "two"}')
+    wait_for(lambda: len(lines(log)) == 2)
+    time.sleep(1.5)  # the loop wakes at least once a second
+    running.sup.stop()
+    running.join()
+    assert lines(log) == [f"start {tag('one')}", f"start {tag('two')}"]
+    assert "restart" not in running.sup.events
+
+
 def test_no_restart_returns_the_first_code(tmp_path: Path) -> None:
     store = MemorySource()
     store.put("app", '{"pw": "x"}')
@@ -155,6 +176,38 @@ def test_stop_revokes_leases_unless_kept(tmp_path: Path) -> None:
         assert store.active_leases == (1 if keep else 0)
 
 
+def test_a_second_signal_while_stopping_does_not_skip_the_revocation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ctrl-C pressed twice, or a second SIGTERM: it lands while the leases are revoked,
+    # and must not end vaultkit (KeyboardInterrupt / default action) before they are.
+    store = MemorySource()
+    store.put("app", '{"pw": "x"}', lease_duration=30, renewable=True)
+    log = tmp_path / "log"
+    sup = supervise(store, log)
+    real_revoke = store.revoke
+
+    def revoke_after_a_second_signal(lease: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs here
+        real_revoke(lease)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "revoke", revoke_after_a_second_signal)
+
+    def first_signal() -> None:
+        wait_for(lambda: len(lines(log)) == 1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=first_signal, daemon=True).start()
+    handler_before = signal.getsignal(signal.SIGINT)
+    try:
+        code: int | None = sup.run()  # on the main thread: its signal handlers are installed
+    except KeyboardInterrupt:
+        code = None
+    assert code == 128 + signal.SIGTERM
+    assert store.active_leases == 0
+    assert signal.getsignal(signal.SIGINT) is handler_before
+
+
 def test_a_child_ignoring_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
     store = MemorySource()
     store.put("app", '{"pw": "x"}')
@@ -164,6 +217,21 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_grace(tmp_path: Path) -> N
     time.sleep(0.2)  # let the child install its SIG_IGN
     running.sup.stop()
     assert running.join() == 128 + signal.SIGKILL
+
+
+def test_sigterm_during_a_restarts_grace_does_not_start_a_new_child(tmp_path: Path) -> None:
+    store = MemorySource()
+    store.put("app", '{"pw": "one"}')
+    log = tmp_path / "log"
+    running = Running(supervise(store, log, mode="stubborn", grace=1.0))
+    wait_for(lambda: len(lines(log)) == 1)
+    time.sleep(0.2)  # let the child install its SIG_IGN
+    store.put("app", '{"pw": "two"}')
+    wait_for(lambda: "change" in running.sup.events)  # the restart waits out the grace
+    running.sup.stop()
+    assert running.join() == 128 + signal.SIGKILL
+    assert running.sup.events.count("start") == 1
+    assert lines(log) == [f"start {tag('one')}"]
 
 
 def test_a_stale_secret_stops_the_child(tmp_path: Path) -> None:
@@ -203,10 +271,20 @@ def test_on_change_parsing() -> None:
             parse_on_change(bad)
 
 
+def test_a_signal_number_must_name_a_signal() -> None:
+    # "signal:999" used to pass and then end the supervisor with a ValueError traceback
+    # on the first change; "signal:²" passed str.isdigit and broke int().
+    assert parse_on_change("signal:1") == ("signal", signal.SIGHUP)
+    for bad in ("signal:999", "signal:0", "signal:\u00b2", "signal:-1"):
+        with pytest.raises(ConfigError):
+            parse_on_change(bad)
+
+
 def test_child_environment_strips_every_credential() -> None:
     base = {"PATH": "/bin", "LANG": "C", "VAULT_TOKEN": "t", "BAO_TOKEN": "t",
             "VAULT_APPROLE_SECRET_ID": "s", "MY_SECRET_ID": "s", "AWS_ACCESS_KEY_ID": "a",
             "AWS_SECRET_ACCESS_KEY": "k", "AWS_SESSION_TOKEN": "t", "AWS_REGION": "eu-west-1",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN": "c",
             "VAULTKIT_CA_PASSPHRASE": "p", "VAULTKIT_ROOT_PASSPHRASE": "p",
             "VAULT_ADDR": "http://x", "VAULTKIT_VAULT_TOKEN": "t"}
     env = child_environment({"APP_PW": "v"}, secret_id_env="MY_SECRET_ID", base=base)

@@ -288,3 +288,36 @@ def test_a_login_is_sent_without_the_old_token(tmp_path: Any) -> None:
     vc.login()
     assert all("X-Vault-Token" not in r.headers for r in t.requests)
     assert vc.token == "new" and vc.auth_reason and "role_id" in vc.auth_reason
+
+
+@pytest.mark.parametrize("case", ["downgrade", "scheme", "second hop", "login"])
+def test_a_refused_redirect_does_not_echo_the_token_or_secret_id_in_its_message(
+        case: str) -> None:
+    # The server received the token (or a login's secret id) and can put it in a Location's
+    # host, which urlsplit also lower-cases: the message names the addresses without it.
+    token, secret_id = "hvs.CAESIAbCdEfGhIjKlMnOp", "SeCrEt-1d-QrStUvWxYz0123"
+    echoed = secret_id if case == "login" else token
+    targets = {"downgrade": f"http://{echoed}.evil:8200/v1/x",
+               "scheme": f"ftp://{echoed}.evil/x",
+               "second hop": f"{B}/v1/x",
+               "login": f"http://{echoed}.evil:8200/v1/x"}
+
+    def handler(request: Request) -> Response:
+        location = (f"http://{echoed}.evil/x" if request.url.startswith(B)
+                    else targets[case])
+        return Response(307, {"location": location})
+
+    start = "http://vault-a:8200" if case in ("scheme", "second hop") else "https://vault-a:8200"
+    if case == "login":
+        vc, _ = client(handler, start, token=None, role_id="r")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("VAULT_APPROLE_SECRET_ID", secret_id)
+            with pytest.raises(BackendError) as info:
+                vc.login()
+    else:
+        vc, _ = client(handler, start, token=token)
+        with pytest.raises(BackendError) as info:
+            vc.read("kv/x")
+    text = str(info.value).lower()
+    assert "redirect" in text and "vault-a" in text
+    assert echoed.lower() not in text

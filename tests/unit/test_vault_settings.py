@@ -173,3 +173,30 @@ def test_nothing_in_src_imports_hvac_or_requests() -> None:
         text = path.read_text()
         for mod in ("hvac", "requests"):
             assert f"import {mod}" not in text and f"from {mod}" not in text, path
+
+
+@pytest.mark.parametrize("kind", ["token_file", "secret_id_file", "jwt_file", "kubernetes"])
+def test_an_unreadable_credential_file_is_a_config_error_that_keeps_no_bytes(
+        tmp_path: Path, kind: str) -> None:
+    # A UnicodeDecodeError keeps the whole file (.object): it must not be raised, chained
+    # or left as __context__, whatever the login method reading the file.
+    from vaultkit.backends.vault import VaultClient
+    from vaultkit.backends.vault.mock import MockTransport, json_response
+
+    secret = b"\xffhvs.canary-" + b"7" * 24
+    path = tmp_path / "cred"
+    path.write_bytes(secret)
+    path.chmod(0o600)
+    settings = {"token_file": {"token_file": str(path)},
+                "secret_id_file": {"role_id": "r", "secret_id_file": str(path)},
+                "jwt_file": {"role": "r", "jwt_file": str(path)},
+                "kubernetes": {"role": "r", "kubernetes_jwt_file": str(path)}}[kind]
+    client = VaultClient(VaultSettings(addr=("http://vault:8200",), **settings),  # type: ignore[arg-type]
+                         transport=MockTransport(lambda request: json_response(500)))
+    with pytest.raises(ConfigError) as info:
+        client.login()
+    exc: BaseException | None = info.value
+    assert "not UTF-8" in str(info.value)
+    while exc is not None:
+        assert "hvs.canary-" not in repr(vars(exc)) + repr(exc.args)
+        exc = exc.__cause__ or exc.__context__

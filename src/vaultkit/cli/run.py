@@ -40,6 +40,8 @@ DEFAULTS = {"refresh": 300.0, "on_change": "restart", "grace": 10.0, "max_restar
             "restart_backoff": 1.0, "max_staleness": 3600.0}
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: A number of seconds: a negative one is a usage error (exit 122), not a surprise.
+_SECONDS = click.FloatRange(min=0)
 
 __all__ = ["CREDENTIAL_VARS", "child_environment", "run", "run_exit_code"]
 
@@ -96,19 +98,19 @@ def _setting(value: Any, table: Any, key: str) -> Any:
 @click.option("--pristine", is_flag=True, help="Start the child with only the secrets (+PATH).")
 @click.option("--keep-credentials", is_flag=True,
               help="Do not strip vaultkit's Vault/AWS credentials and passphrases from the child.")
-@click.option("--refresh", type=float, default=None, metavar="SECONDS",
+@click.option("--refresh", type=_SECONDS, default=None, metavar="SECONDS",
               help="Re-read static secrets this often; 0 = never ([run] refresh, default 300).")
 @click.option("--on-change", default=None, metavar="restart|signal:NAME|none",
               help="When a value the child got changes ([run] on_change, default restart).")
-@click.option("--grace", type=float, default=None, metavar="SECONDS",
+@click.option("--grace", type=_SECONDS, default=None, metavar="SECONDS",
               help="Between SIGTERM and SIGKILL when stopping the child (default 10).")
 @click.option("--no-restart", is_flag=True,
               help="Exit with the child's code when it fails instead of restarting it.")
 @click.option("--max-restarts", type=click.IntRange(min=0), default=None,
               help="Crash restarts in a row before giving up (default 5).")
-@click.option("--restart-backoff", type=float, default=None, metavar="SECONDS",
+@click.option("--restart-backoff", type=_SECONDS, default=None, metavar="SECONDS",
               help="First pause before a crash restart; doubles, capped at 30 s (default 1).")
-@click.option("--max-staleness", type=float, default=None, metavar="SECONDS",
+@click.option("--max-staleness", type=_SECONDS, default=None, metavar="SECONDS",
               help="Stop the child when a value could not be refreshed this long; 0 = never "
                    "(default 3600).")
 @click.option("--keep-leases", is_flag=True, help="Do not revoke the leases when vaultkit ends.")

@@ -296,7 +296,11 @@ def edit(file: str) -> None:
             if rc != 0:
                 raise ConfigError(f"the editor exited with status {rc}; the file is unchanged",
                                   reference=file)
-            edited = envfile.parse(path.read_text(encoding="utf-8"), fmt, reference=file)
+            text = envfile.utf8_or_none(path.read_bytes())
+            if text is None:  # raised outside the decode: the error would hold the plaintext
+                raise ConfigError("the edited text is not UTF-8; the file is unchanged",
+                                  reference=file)
+            edited = envfile.parse(text, fmt, reference=file)
     except EditInterrupted as exc:
         click.echo(f"vaultkit: {exc}; the plaintext was removed and {file} is unchanged",
                    err=True)

@@ -8,7 +8,8 @@ Two protections, each with a stated limit:
   ``VAULT_*``/``BAO_*``/``VAULTKIT_VAULT_*`` variable ending in ``TOKEN`` or
   ``SECRET_ID``, and the configured secret-id variable), the AWS keys
   (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
-  ``AWS_SECURITY_TOKEN``) and ``VAULTKIT_*_PASSPHRASE``. A secret the spec
+  ``AWS_SECURITY_TOKEN``, ``AWS_CONTAINER_AUTHORIZATION_TOKEN``) and
+  ``VAULTKIT_*_PASSPHRASE``. A secret the spec
   itself names (``AWS_SECRET_ACCESS_KEY = "vault://..."``) is added *after*
   the stripping, so the child still gets what it asked for.
 * :func:`make_non_dumpable` calls ``prctl(PR_SET_DUMPABLE, 0)`` in a
@@ -35,6 +36,8 @@ CREDENTIAL_VARS = (
     "VAULT_TOKEN", "BAO_TOKEN", "VAULT_APPROLE_SECRET_ID", "BAO_APPROLE_SECRET_ID",
     "VAULTKIT_VAULT_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+    # the ECS/EKS Pod Identity credential endpoint's bearer token (not the *_FILE path)
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
 )
 #: ...and every variable whose name matches one of these.
 CREDENTIAL_PATTERNS = (

@@ -57,19 +57,32 @@ def private_dir() -> Path:
     raise OSError("no writable directory for the plaintext")  # pragma: no cover
 
 
-def _raise(signum: int, frame: FrameType | None) -> None:
-    raise EditInterrupted(signum)
+class _Interrupts:
+    """The signal handler while the plaintext exists: raise, or, once the cleanup has
+    begun, only remember the signal, so that a second Ctrl-C (or SIGHUP then SIGTERM
+    when a terminal closes) cannot cut the wipe short and leave the file behind."""
+
+    def __init__(self) -> None:
+        self.cleaning = False
+        self.late: int | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.cleaning:
+            self.late = self.late or signum
+            return
+        raise EditInterrupted(signum)
 
 
 @contextlib.contextmanager
 def plaintext_file(name: str, data: bytes) -> Iterator[Path]:
     """A 0600 file in a fresh 0700 dir; overwritten and removed however the block ends."""
     previous: dict[int, object] = {}
+    interrupts = _Interrupts()
     if threading.current_thread() is threading.main_thread():
         for sig_name in CLEANUP_SIGNALS:
             sig = getattr(signal, sig_name, None)
             if sig is not None:
-                previous[sig] = signal.signal(sig, _raise)
+                previous[sig] = signal.signal(sig, interrupts)
     directory: Path | None = None
     try:
         directory = private_dir()
@@ -79,10 +92,16 @@ def plaintext_file(name: str, data: bytes) -> Iterator[Path]:
             fh.write(data)
         yield path
     finally:
-        if directory is not None:
-            _wipe(directory)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+        interrupts.cleaning = True  # from here on a signal waits until the files are gone
+        try:
+            if directory is not None:
+                _wipe(directory)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)  # type: ignore[arg-type]
+    if interrupts.late is not None:
+        # The block had ended normally; the signal still means "abandon the edit".
+        raise EditInterrupted(interrupts.late)
 
 
 def _wipe(directory: Path) -> None:

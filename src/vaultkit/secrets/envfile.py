@@ -271,12 +271,16 @@ def file_format(path: str | os.PathLike[str]) -> str:
 
 
 def parse(text: str, fmt: str, *, reference: str) -> dict[str, Any]:
+    failure = ""
     try:
         doc = tomllib.loads(text) if fmt == "toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, ValueError) as exc:
-        # The message of a JSON/TOML error can quote the offending line: do not repeat it.
-        raise ConfigError(f"the file is not valid {fmt.upper()} ({type(exc).__name__})",
-                          reference=reference) from None
+        doc, failure = None, type(exc).__name__
+    if failure:
+        # The message of a JSON/TOML error can quote the offending line, and the error
+        # keeps the whole text (.doc): raised here, so it is not even the __context__.
+        raise ConfigError(f"the file is not valid {fmt.upper()} ({failure})",
+                          reference=reference)
     if not isinstance(doc, dict):
         raise ConfigError("the document must be an object/table", reference=reference)
     return doc
@@ -320,11 +324,19 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     if len(data) > MAX_FILE_BYTES:
         raise ConfigError(f"file larger than {MAX_FILE_BYTES} bytes", source="file",
                           reference=str(p))
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError("cannot read file (not UTF-8)", reference=str(p)) from None
+    text = utf8_or_none(data)
+    if text is None:
+        raise ConfigError("cannot read file (not UTF-8)", reference=str(p))
     return parse(text, file_format(p), reference=str(p))
+
+
+def utf8_or_none(data: bytes) -> str | None:
+    """``data`` as UTF-8 text, or ``None``: a UnicodeDecodeError keeps the bytes (``.object``),
+    so the caller raises its own error outside any ``except`` (no ``__context__``)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def write_document(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> None:
@@ -347,5 +359,5 @@ def toml_dumps(doc: Mapping[str, Any]) -> str:
 
 
 __all__ = ["META", "decrypt_document", "dumps", "encrypt_document", "file_format",
-           "is_encrypted", "parse", "provider_for", "read_document", "toml_dumps",
+           "is_encrypted", "parse", "provider_for", "read_document", "toml_dumps", "utf8_or_none",
            "write_document"]

@@ -208,27 +208,40 @@ def run_calls(calls: list[Call], sources: Mapping[str, SecretSource], *, deadlin
     return done
 
 
+def _utf8(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def json_or_none(text: str | bytes) -> Any:
+    """``json.loads(text)``, or ``None`` when it is not JSON (no exception to chain)."""
+    try:
+        return json.loads(text)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError: both hold the text
+        return None
+
+
 def extract(name: str, ref: Reference, fetched: Fetched) -> Secret[str]:
     """The value ``ref`` selects from a fetched document. Errors name the key, never the JSON."""
     raw = fetched.document.reveal()
     if isinstance(raw, bytes):
         if ref.key is None and ref.encoding == "base64":
             return Secret(base64.b64encode(raw).decode(), label=name)
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError:
+        text_or_none = _utf8(raw)
+        if text_or_none is None:
+            # Raised outside the except block: a UnicodeDecodeError holds the bytes (.object)
+            # and `from None` would only hide it, keeping it as __context__.
             raise ConfigError("the value is binary, not UTF-8 text; add ?encoding=base64",
-                              reference=ref.display) from None
+                              reference=ref.display)
+        raw = text_or_none
     if ref.key is None:
         if ref.encoding == "base64":
             return Secret(base64.b64encode(raw.encode()).decode(), label=name)
         return Secret(raw, label=name)
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        # json's message quotes a piece of the document: never chain or repeat it.
-        raise ConfigError(f"the value is not a JSON object, so #{ref.key} cannot be selected",
-                          reference=ref.display) from None
+    # A JSONDecodeError keeps the whole document (.doc): it must not even be __context__.
+    doc = json_or_none(raw)
     if not isinstance(doc, dict):
         raise ConfigError(f"the value is not a JSON object, so #{ref.key} cannot be selected",
                           reference=ref.display)

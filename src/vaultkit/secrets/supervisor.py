@@ -64,8 +64,11 @@ def parse_on_change(text: str) -> tuple[str, int | None]:
     if mode in ("restart", "none") and not name:
         return mode, None
     if mode == "signal" and name:
-        if name.isdigit():
-            return mode, int(name)
+        if name.isascii() and name.isdigit():
+            try:
+                return mode, int(signal.Signals(int(name)))
+            except ValueError:
+                raise ConfigError(f"no signal number {name} in --on-change") from None
         wanted = name.upper() if name.upper().startswith("SIG") else "SIG" + name.upper()
         sig = getattr(signal, wanted, None)
         if isinstance(sig, signal.Signals):
@@ -203,13 +206,18 @@ class Supervisor:
         try:
             return self._loop()
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)  # type: ignore[arg-type]
-            if self.child is not None and self.child.poll() is None:
-                self._stop_child()
-            self.watcher.close()
-            if not p.keep_leases and self.loaded.leases:
-                logger.info("leases revoked")
+            # Our handlers stay until the child is stopped and the leases are revoked: a
+            # second SIGTERM or Ctrl-C here only sets the flag again, instead of killing
+            # vaultkit (or raising KeyboardInterrupt) with the leases still live.
+            try:
+                if self.child is not None and self.child.poll() is None:
+                    self._stop_child()
+                self.watcher.close()
+                if not p.keep_leases and self.loaded.leases:
+                    logger.info("leases revoked")
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)  # type: ignore[arg-type]
 
     def _loop(self) -> int:
         p = self.policy
@@ -246,6 +254,9 @@ class Supervisor:
                           f"in {pause:g}s")
                 if self._sleep(pause):
                     continue  # a stop signal arrived during the pause
+                # The new child gets the current values: a change seen during the pause is
+                # already in them (cleared before reading, so a later one is not lost).
+                self._changed.clear()
                 self.child, started = self._start(), time.monotonic()
                 continue
             if self._changed.is_set():
@@ -257,6 +268,8 @@ class Supervisor:
         if self.mode == "restart":
             self._say("secrets changed; restarting the child")
             self._stop_child()
+            if self._stop_signal is not None:
+                return  # SIGTERM/SIGINT during the grace period: stop, do not start again
             self.events.append("restart")
             self.child = self._start()
         elif self.mode == "signal" and self.signal is not None:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from .auth import AUTH_METHODS
 from .client import DEFAULT_ADDR, MountInfo, VaultClient, vault_client
-from .errors import VaultHTTPError, VaultProtocolError, clean_text, map_exception, vault_errors
+from .errors import VaultHTTPError, VaultProtocolError, clean_text, map_exception
 from .mock import MockTransport, json_response
 from .transport import Request, Response, Transport
 
 __all__ = ["AUTH_METHODS", "DEFAULT_ADDR", "MockTransport", "MountInfo", "Request", "Response",
            "Transport", "VaultClient", "VaultHTTPError", "VaultProtocolError", "clean_text",
-           "json_response", "map_exception", "vault_client", "vault_errors"]
+           "json_response", "map_exception", "vault_client"]

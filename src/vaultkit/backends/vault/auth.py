@@ -88,13 +88,34 @@ def login_token_file(s: VaultSettings, post: Post) -> str | None:
             raise ConfigError("vault.token_file does not exist", reference=str(path))
         return None
     check_private_file(path)
-    return path.read_text().strip() or None
+    return read_credential(path, "the Vault token file") or None
+
+
+def read_credential(path: str | os.PathLike[str], what: str) -> str:
+    """A credential file's text, stripped; a :class:`ConfigError` naming only the file.
+
+    A ``UnicodeDecodeError`` keeps the file's bytes (the token) in ``.object``, so no
+    exception is chained or left as ``__context__``.
+    """
+    failure = ""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        data, failure = b"", exc.strerror or type(exc).__name__
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        text, failure = "", "not UTF-8 text"
+    if failure:
+        raise ConfigError(f"cannot read {what} ({failure})", source="vault",
+                          reference=str(path))
+    return text
 
 
 def _secret_from(file: str | None, env: str | None) -> str | None:
     if file:
         check_private_file(file)
-        return Path(file).read_text().strip()
+        return read_credential(file, "the AppRole secret id file")
     if env and os.environ.get(env):
         return os.environ[env]
     return None
@@ -112,11 +133,7 @@ def login_kubernetes(s: VaultSettings, post: Post) -> str | None:
     if not s.role or not path.is_file():
         return None
     # Re-read on every login: the kubelet rotates projected service-account tokens in place.
-    try:
-        jwt = path.read_text().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the Kubernetes service-account token "
-                          f"({type(exc).__name__})", reference=str(path)) from exc
+    jwt = read_credential(path, "the Kubernetes service-account token")
     if not jwt:
         raise ConfigError("the Kubernetes service-account token file is empty",
                           reference=str(path))
@@ -126,7 +143,7 @@ def login_kubernetes(s: VaultSettings, post: Post) -> str | None:
 def login_jwt(s: VaultSettings, post: Post) -> str | None:
     if not s.role or not s.jwt_file:
         return None
-    jwt = Path(s.jwt_file).read_text().strip()
+    jwt = read_credential(s.jwt_file, "the JWT file")
     return post(s.auth_mount or "jwt", {"role": s.role, "jwt": jwt})
 
 

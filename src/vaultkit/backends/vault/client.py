@@ -62,15 +62,19 @@ _TOKEN_SAFE = re.compile(r"[\x21-\x7e]+")
 _HEADER_SAFE = re.compile(r"[\x20-\x7e]*")
 
 
-def _origin(url: str) -> str:
-    """``scheme://host:port`` of a URL, cleaned for a message (no path, query or userinfo)."""
+def _origin(url: str, redact: Sequence[str | None] = ()) -> str:
+    """``scheme://host:port`` of a URL, cleaned for a message (no path, query or userinfo).
+
+    ``redact``: the token and login secrets, which a server that received them can put
+    in a ``Location``'s host name.
+    """
     try:
         u = urlsplit(url)
         host = u.hostname or ""
         port = f":{u.port}" if u.port else ""
     except ValueError:
-        return clean_text(url, limit=80)
-    return clean_text(f"{u.scheme}://{host}{port}", limit=120)
+        return clean_text(url, redact, limit=80)
+    return clean_text(f"{u.scheme}://{host}{port}", redact, limit=120)
 
 
 class VaultClient(MountLookups):
@@ -160,9 +164,15 @@ class VaultClient(MountLookups):
         return headers
 
     def _exchange(self, addr: str, method: str, target: str, body: bytes | None,
-                  deadline: float, *, anonymous: bool = False) -> Response:
+                  deadline: float, *, anonymous: bool = False,
+                  redact: Sequence[str] = ()) -> Response:
         """Send one request to ``addr``, following at most one redirect by Vault's rule."""
         headers = self._headers(body, anonymous=anonymous)
+        secrets = (self._token, *redact)
+
+        def shown(u: str) -> str:
+            return _origin(u, secrets)
+
         url = addr + target  # an address may carry a path prefix (a reverse proxy's)
         self.request_count += 1
         resp = self.transport.send(Request(method, url, headers, body, deadline))
@@ -170,7 +180,7 @@ class VaultClient(MountLookups):
             return resp
         location = resp.headers.get("location")
         if not location:
-            raise BackendError(f"Vault at {_origin(url)} answered HTTP {resp.status} without a "
+            raise BackendError(f"Vault at {shown(url)} answered HTTP {resp.status} without a "
                                "Location", source="vault", status=resp.status)
         try:
             second = urljoin(url, location.strip())
@@ -178,21 +188,25 @@ class VaultClient(MountLookups):
         except ValueError:
             second, scheme = location, ""
         if scheme not in ("http", "https"):
-            raise BackendError(f"Vault at {_origin(url)} redirected to {_origin(second)}: "
+            raise BackendError(f"Vault at {shown(url)} redirected to {shown(second)}: "
                                "refused (not an http or https address)", source="vault",
                                status=resp.status)
         if urlsplit(url).scheme == "https" and scheme != "https":
             # Vault's Go client refuses this too ("redirect would cause protocol downgrade"):
             # the token would cross the network in cleartext.
-            raise BackendError(f"Vault at {_origin(url)} redirected to {_origin(second)}: "
+            raise BackendError(f"Vault at {shown(url)} redirected to {shown(second)}: "
                                "refused (https to http would send the token in cleartext)",
                                source="vault", status=resp.status)
         self.request_count += 1
         final = self.transport.send(Request(method, second, headers, body, deadline))
         if final.status in _REDIRECTS:
-            third = clean_text(final.headers.get("location", ""), limit=80)
-            raise BackendError(f"Vault at {_origin(url)} redirected to {_origin(second)}, which "
-                               f"redirected again ({_origin(urljoin(second, third))}): only one "
+            third = final.headers.get("location", "")
+            try:
+                third = urljoin(second, third.strip())
+            except ValueError:
+                pass  # shown() cleans it whatever it is
+            raise BackendError(f"Vault at {shown(url)} redirected to {shown(second)}, which "
+                               f"redirected again ({shown(third)}): only one "
                                "redirect is followed", source="vault", status=final.status)
         return final
 
@@ -299,7 +313,8 @@ class VaultClient(MountLookups):
         body = None if json is None else _json.dumps(json).encode()
 
         def do(addr: str) -> dict[str, Any]:
-            resp = self._exchange(addr, method, target, body, deadline, anonymous=anonymous)
+            resp = self._exchange(addr, method, target, body, deadline, anonymous=anonymous,
+                                  redact=redact)
             return self._decode(method, path, resp, redact=redact)
 
         return self._call(do, reference=reference or path)

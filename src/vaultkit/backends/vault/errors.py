@@ -11,7 +11,7 @@ Two rules hold for every message built here:
 
 from __future__ import annotations
 
-import contextlib
+import re
 import sys
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -27,7 +27,6 @@ from ...errors import (
     TLSError,
     UnavailableError,
     VaultkitError,
-    converting,
 )
 
 #: The longest piece of server text a message quotes.
@@ -42,10 +41,11 @@ def clean_text(text: object, redact: Iterable[str | None] = (), limit: int = MAX
     """
     s = "".join(ch for ch in str(text)
                 if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp", "Cs"))
-    # Redacted after the control characters are gone, so "hvs.a\x1bbc" cannot slip through.
+    # Redacted after the control characters are gone, so "hvs.a\x1bbc" cannot slip through,
+    # and in any case: a host name carrying it comes back lower-cased from urlsplit.
     for secret in redact:
         if secret and len(secret) >= 4:
-            s = s.replace(secret, "[redacted]")
+            s = re.sub(re.escape(secret), "[redacted]", s, flags=re.IGNORECASE)
     s = " ".join(s.split())
     return s if len(s) <= limit else s[:limit - 1] + "…"
 
@@ -207,13 +207,5 @@ def map_exception(exc: BaseException, *, source: str = "vault", reference: str |
     return None
 
 
-@contextlib.contextmanager
-def vault_errors(source: str = "vault", *, reference: str | None = None) -> Iterator[None]:
-    """Convert transport exceptions raised in the block into vaultkit errors (``raise ... from``)."""
-    with converting(map_exception, source, reference):
-        yield
-
-
 __all__ = ["VaultHTTPError", "VaultProtocolError", "chain", "clean_text", "from_status",
-           "map_exception",
-           "tls_hint", "vault_errors"]
+           "map_exception", "tls_hint"]

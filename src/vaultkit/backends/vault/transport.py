@@ -26,6 +26,7 @@ redirects and retries nothing (the client decides both). Failures are vaultkit e
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import heapq
@@ -379,8 +380,11 @@ class Urllib3Transport:
                 pu = urlsplit(proxy)
                 headers = {}
                 if pu.username:
-                    headers = urllib3.make_headers(
-                        proxy_basic_auth=f"{unquote(pu.username)}:{unquote(pu.password or '')}")
+                    # UTF-8, as Go's net/http (the bao CLI) sends it: urllib3's make_headers
+                    # encodes Latin-1 only, and its UnicodeEncodeError would hold the password.
+                    pair = f"{unquote(pu.username)}:{unquote(pu.password or '')}"
+                    headers = {"Proxy-Authorization": "Basic " + base64.b64encode(
+                        pair.encode("utf-8", "surrogateescape")).decode("ascii")}
                 if pu.scheme == "https":
                     # The proxy is checked against the same trust roots, without the
                     # client certificate meant for Vault.

@@ -17,7 +17,13 @@ from urllib.parse import unquote
 
 from ...backends import aws
 from ...config import Config
-from ...errors import AccessDeniedError, InvalidReferenceError, NotFoundError, VaultkitError
+from ...errors import (
+    AccessDeniedError,
+    DeadlineExceededError,
+    InvalidReferenceError,
+    NotFoundError,
+    VaultkitError,
+)
 from ...secret import Secret
 from ..refs import Reference
 from ..retry import Deadline
@@ -130,6 +136,10 @@ class SecretsManagerSource(BaseSource):
                 kwargs["Filters"] = [{"Key": "name", "Values": [prefix]}]
             if token:
                 kwargs["NextToken"] = token
+            if deadline.expired:  # a NextToken on every page must not list forever
+                raise DeadlineExceededError(
+                    f"ListSecrets was still paging after {pages} page(s) when the "
+                    "deadline passed", source="awssm", reference=ref.display)
             with aws.aws_errors("awssm", reference=f"ListSecrets({prefix}*)"):
                 resp = self.client.list_secrets(**kwargs)
             pages += 1

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from ...backends import aws
 from ...config import Config
-from ...errors import InvalidReferenceError, NotFoundError
+from ...errors import DeadlineExceededError, InvalidReferenceError, NotFoundError
 from ...secret import Secret
 from ..refs import Reference
 from ..retry import Deadline
@@ -115,6 +115,10 @@ class ParameterStoreSource(BaseSource):
                                       "WithDecryption": True}
             if token:
                 kwargs["NextToken"] = token
+            if deadline.expired:  # a NextToken on every page must not list forever
+                raise DeadlineExceededError(
+                    f"GetParametersByPath was still paging after {pages} page(s) when the "
+                    "deadline passed", source="ssm", reference=ref.display)
             with aws.aws_errors("ssm", reference=f"GetParametersByPath({base})"):
                 resp = self.client.get_parameters_by_path(**kwargs)
             pages += 1

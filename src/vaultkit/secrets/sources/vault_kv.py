@@ -29,6 +29,7 @@ from ...config import Config
 from ...errors import (
     AccessDeniedError,
     ConfigError,
+    DeadlineExceededError,
     InvalidReferenceError,
     NotFoundError,
     VaultkitError,
@@ -244,6 +245,11 @@ class VaultKVSource(BaseSource):
         folders = [start]
         query = f"?kv={ref.option('kv')}" if ref.option("kv") else ""
         while folders:
+            if deadline.expired:  # each LIST gets a minimum time: the walk needs its own stop
+                raise DeadlineExceededError(
+                    f"the folders under this path were still being listed after "
+                    f"{len(expansion.calls)} LIST call(s) when the deadline passed",
+                    source="vault", reference=ref.display)
             folder = folders.pop(0)
             path = f"{listed}/{folder}".rstrip("/")
             expansion.calls.append(f"vault: LIST {path}")
