@@ -14,7 +14,7 @@ What it shows:
   the export is still running (the transcript shows the order).
 * The link goes to the channel and the password to the user's DMs: two messages, so a
   forwarded or screenshotted link alone opens nothing.
-* ``!shares`` lists the user's shares' states; ``!revoke LINK`` revokes by the link.
+* ``!shares`` lists the states of the store's shares; ``!revoke LINK`` revokes by the link.
 """
 
 from __future__ import annotations
@@ -83,7 +83,11 @@ class FakeClient:
 
     async def send_dm(self, user: str, text: str) -> None:
         await asyncio.sleep(0)
-        self.transcript.append(f"[DM {user}] bot: {text}")
+        # Only the user sees a DM: the transcript (printed below) records that one was
+        # sent and how long it was, never its text (it holds the archive's password).
+        first_words = text.split(":", 1)[0]
+        self.transcript.append(f"[DM {user}] bot: {first_words}: <{len(text)} characters, "
+                               "shown only to the user>")
 
 
 # --- the bot -------------------------------------------------------------------------------

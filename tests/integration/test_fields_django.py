@@ -103,6 +103,11 @@ def test_round_trip_bound_to_the_row(alias: str) -> None:
         email_a, context=row_context(table, "email", str(salt).replace("-", "")), as_str=True)
     assert plain == "Ann@Example.org"
     assert "Ann" not in repr(m.Customer.objects.using(alias).get(pk=a.pk).__dict__)
+    from vaultkit.integrations.django import Sealed
+
+    # No instance, no row to bind: values_list() gives the placeholder (docs/fields.md).
+    assert isinstance(m.Customer.objects.using(alias).values_list("email", flat=True)
+                      .get(pk=a.pk), Sealed)
 
 
 @pytest.mark.django_db(databases=ALIASES)
@@ -240,6 +245,60 @@ def test_dual_read_field_during_encrypt_column(postgres: Postgres) -> None:
     with connections["pg"].cursor() as cur:
         cur.execute(f"SELECT count(*) FROM {table} WHERE email NOT LIKE 'vk1.%%'")
         assert cur.fetchone() == (0,)
+
+
+@pytest.mark.django_db(databases=ALIASES)
+@pytest.mark.parametrize("alias", ALIASES)
+def test_dual_read_never_writes_back_plaintext(alias: str) -> None:
+    """A row loaded as plaintext and saved unchanged (Django's save() writes every field)
+    is written as ciphertext with its blind index: written back as read, it would undo
+    encrypt-column for that row (a stale instance saved after the migration passed it)."""
+    import uuid
+
+    from django.db import connections
+
+    m = _models()
+    table = m.LegacyCustomer._meta.db_table
+    with connections[alias].cursor() as cur:
+        cur.execute(f"INSERT INTO {table} (row_salt, email) VALUES (%s, %s)",
+                    [uuid.uuid4().hex if alias == "default" else uuid.uuid4(), "Stale@x.org"])
+    (row,) = m.LegacyCustomer.objects.using(alias).filter(email_bi__isnull=True)
+    row.save(using=alias)  # nothing changed in Python
+    stored, index = _stored(alias, table, row.pk, "email", "email_bi")
+    assert stored.startswith("vk1.") and "Stale" not in stored and index
+    assert m.LegacyCustomer.objects.using(alias).get(email_bi="stale@X.org").pk == row.pk
+    assert m.LegacyCustomer.objects.using(alias).get(pk=row.pk).email == "Stale@x.org"
+
+
+def test_inherited_field_is_bound_to_the_table_that_holds_its_column() -> None:
+    """Multi-table inheritance: the column lives in the parent's table, so a value written
+    through a child instance must open through the parent (and encrypt-column, which
+    binds the column's own table), not be bound to the child's table."""
+    from django.db import models
+
+    from vaultkit.integrations.django import EncryptedTextField, RowSaltField, Sealed
+
+    class Account(models.Model):
+        row_salt = RowSaltField()
+        secret = EncryptedTextField()
+
+        class Meta:
+            app_label = "django_app"
+
+    class StaffAccount(Account):
+        class Meta:
+            app_label = "django_app"
+
+    staff = StaffAccount(secret="s3cret")
+    field = StaffAccount._meta.get_field("secret")
+    sealed = field.pre_save(staff, add=True)
+    assert isinstance(sealed, Sealed)
+    plain = FieldCipher(_keyset()).decrypt(sealed.blob, context=row_context(
+        Account._meta.db_table, "secret", staff.row_salt.hex), as_str=True)
+    assert plain == "s3cret"
+    parent = Account(row_salt=staff.row_salt)
+    parent.__dict__["secret"] = sealed  # as loaded from the parent's table
+    assert parent.secret == "s3cret"
 
 
 def test_declaration_errors_point_to_the_blind_index() -> None:

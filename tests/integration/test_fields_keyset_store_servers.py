@@ -34,8 +34,3 @@ class TestSecretsManagerStore(KeysetStoreContract):
     @pytest.fixture
     def store(self, config: Any) -> KeysetStore:
         return keyset_store(f"awssm://vaultkit/contract/{os.urandom(6).hex()}", config=config)
-
-    def concurrent_winners(self, outcomes: list[str]) -> int:
-        # Secrets Manager has no compare-and-set (check, then write: two calls), so racing
-        # writers that all pass the check may all write; at least one wins.
-        return max(1, outcomes.count("won"))

@@ -77,8 +77,9 @@ def test_bucket_lifecycle_encryption_and_public_access(moto_server: Any) -> None
         assert rule["Status"] == "Enabled"
         assert rule["Filter"]["Prefix"] == f"exports/ttl-{days}d/"
         assert rule["Expiration"]["Days"] == days
-    abort = rules["vaultkit-abort-incomplete-uploads"]
-    assert abort["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+        assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+    assert sorted(rules) == ["someone-elses", "vaultkit-ttl-14d", "vaultkit-ttl-30d",
+                             "vaultkit-ttl-7d"]
     enc = c.get_bucket_encryption(Bucket=store.bucket)["ServerSideEncryptionConfiguration"]
     assert enc["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     pab = c.get_public_access_block(Bucket=store.bucket)["PublicAccessBlockConfiguration"]

@@ -119,3 +119,80 @@ def test_bucket_wide_settings_only_on_a_new_bucket_or_when_forced() -> None:
 def test_unknown_force_name_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         plan(BucketState(exists=True), force=["everything"])
+
+
+@pytest.mark.parametrize("prefix", ["", "bot/"])
+def test_owned_rules_act_only_on_vaultkits_key_prefixes(prefix: str) -> None:
+    """A store at the bucket root must not abort the team's own multipart uploads: every
+    action of vaultkit's rules (expiry and aborting incomplete uploads) is scoped to
+    ``<prefix>ttl-<N>d/``, where only vaultkit's objects live."""
+    p = plan(BucketState(exists=True), prefix=prefix)
+    owned = [r for r in p.after.lifecycle if r["ID"].startswith("vaultkit-")]
+    assert owned
+    for rule in owned:
+        assert rule["Filter"]["Prefix"] in {f"{prefix}ttl-{d}d/" for d in (7, 14, 30)}
+    assert all(r["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+               for r in owned)
+
+
+def test_the_bucket_wide_abort_rule_of_earlier_versions_is_removed() -> None:
+    legacy = {"ID": "vaultkit-abort-incomplete-uploads", "Filter": {"Prefix": ""},
+              "Status": "Enabled", "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
+    team = {"ID": "team", "Filter": {"Prefix": "logs/"}, "Status": "Enabled",
+            "Expiration": {"Days": 90}}
+    p = plan(BucketState(exists=True, lifecycle=(legacy, team)), prefix="")
+    ids = [r["ID"] for r in p.after.lifecycle]
+    assert ids == ["team", "vaultkit-ttl-7d", "vaultkit-ttl-14d", "vaultkit-ttl-30d"]
+    assert plan(p.after, prefix="").changes == []  # then a no-op
+
+
+class _RecordingS3:
+    """Just enough of an S3 client for read_state/apply_plan: a bucket with a team rule
+    and a non-default bucket-wide transition minimum, recording what setup writes."""
+
+    def __init__(self) -> None:
+        self.puts: list[dict[str, Any]] = []
+
+    def head_bucket(self, **_: Any) -> None:
+        return None
+
+    def get_bucket_policy(self, **_: Any) -> dict[str, Any]:
+        import json
+
+        return {"Policy": json.dumps({"Version": "2012-10-17", "Statement": [TEAM]})}
+
+    def get_bucket_lifecycle_configuration(self, **_: Any) -> dict[str, Any]:
+        return {"Rules": [{"ID": "team-archive", "Filter": {"Prefix": "logs/"},
+                           "Status": "Enabled",
+                           "Transitions": [{"Days": 30, "StorageClass": "GLACIER"}]}],
+                "TransitionDefaultMinimumObjectSize": "varies_by_storage_class"}
+
+    def get_bucket_encryption(self, **_: Any) -> dict[str, Any]:
+        return {"ServerSideEncryptionConfiguration": {"Rules": [
+            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}
+
+    def get_public_access_block(self, **_: Any) -> dict[str, Any]:
+        return {"PublicAccessBlockConfiguration": {
+            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True}}
+
+    def put_bucket_lifecycle_configuration(self, **kwargs: Any) -> None:
+        self.puts.append(kwargs)
+
+    def put_bucket_policy(self, **kwargs: Any) -> None:
+        self.puts.append(kwargs)
+
+
+def test_lifecycle_write_keeps_the_buckets_transition_minimum() -> None:
+    """PutBucketLifecycleConfiguration without TransitionDefaultMinimumObjectSize resets
+    the bucket-wide setting to AWS's default: setup must write back what it read."""
+    from vaultkit.storage.s3_setup import apply_plan, read_state
+
+    s3 = _RecordingS3()
+    state = read_state(s3, "b")
+    p = plan(state, https=False)
+    assert "lifecycle" in p.changes
+    apply_plan(s3, p, region="us-east-1")
+    (put,) = [c for c in s3.puts if "LifecycleConfiguration" in c]
+    assert put["TransitionDefaultMinimumObjectSize"] == "varies_by_storage_class"
+    assert put["LifecycleConfiguration"]["Rules"][0]["ID"] == "team-archive"

@@ -189,7 +189,7 @@ def test_get_store_by_scheme(tmp_path: Path) -> None:
     assert isinstance(s3, S3Store)
     assert s3.prefix == "some/prefix/" and s3.uri == "s3://bucket/some/prefix"
     assert [r["Filter"]["Prefix"] for r in s3.lifecycle_rules()] == [
-        "some/prefix/ttl-7d/", "some/prefix/ttl-14d/", "some/prefix/ttl-30d/", "some/prefix/"]
+        "some/prefix/ttl-7d/", "some/prefix/ttl-14d/", "some/prefix/ttl-30d/"]
     for bad in ("ftp://x", "nope", "s3://", "memory://", "file://"):
         with pytest.raises(InvalidReferenceError):
             get_store(bad)

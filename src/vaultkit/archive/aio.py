@@ -16,7 +16,9 @@ every other command. These coroutines keep the loop free:
   the thread: ``asyncio.to_thread`` cannot interrupt it). The upload is aborted: no
   object, no open multipart upload, no temporary file. The coroutine waits for that
   abort to finish before the ``CancelledError`` propagates, so the caller sees a clean
-  store. A source that raises does the same and its exception propagates.
+  store. A cancel that comes too late to stop the upload (while the worker commits or
+  signs the link) revokes the finished share instead: the caller never got its link
+  or password. A source that raises does the same and its exception propagates.
 
 >>> import asyncio
 >>> from vaultkit.storage import get_store
@@ -34,6 +36,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import logging
 import os
 import threading
 from collections import deque
@@ -54,6 +57,8 @@ BATCH_ITEMS = 256
 BATCH_BYTES = 256 * 1024
 #: Batches waiting in a channel before the producer has to wait.
 CHANNEL_DEPTH = 4
+
+logger = logging.getLogger("vaultkit.archive")
 
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -229,11 +234,31 @@ class _Run:
                 channel.wake()
             if not cf.cancel():  # already running: let it abort the upload first
                 await _finish(worker)
+                await self._discard(worker, executor, share_kwargs["store"])
             raise
         finally:
             for pump in self.pumps:
                 pump.cancel()
             await asyncio.gather(*self.pumps, return_exceptions=True)
+
+
+    async def _discard(self, worker: asyncio.Future[Any], executor: Executor | None,
+                       store: ObjectStore | str) -> None:
+        """A worker that finished anyway (the cancel came after the last archive write,
+        while it committed or signed the link) has stored an object whose link and
+        password the cancelled caller never receives: revoke it, off the loop."""
+        if worker.cancelled() or worker.exception() is not None:
+            return
+        result: ShareResult = worker.result()
+        from .manage import revoke
+
+        cleanup = self.loop.run_in_executor(executor or default_executor(), functools.partial(
+            revoke, result.object_key, store=store))
+        await _finish(cleanup)
+        if not cleanup.cancelled() and cleanup.exception() is not None:
+            # Lifecycle expiry removes it at the end of its retention; say so.
+            logger.warning("cancelled export %s could not be revoked: %s", result.object_key,
+                           type(cleanup.exception()).__name__)
 
 
 async def _finish(worker: asyncio.Future[Any]) -> None:
@@ -242,7 +267,7 @@ async def _finish(worker: asyncio.Future[Any]) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait({worker})
     if not worker.cancelled():
-        worker.exception()  # retrieved: it is the expected ExportCancelledError
+        worker.exception()  # retrieved: the expected ExportCancelledError (or None)
 
 
 async def ashare(

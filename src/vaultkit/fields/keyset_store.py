@@ -29,10 +29,13 @@ Every store answers the same way (``tests/contracts/keyset_store.py`` holds them
 replaces unconditionally (saving a keyset to a new place). Errors leave without a
 chained exception.
 
-Secrets Manager has no compare-and-set: the store reads the current ``VersionId``,
-compares, then writes, so two writers that both pass the check within the same few
-milliseconds can both write (the later wins). Rotations are rare and manual, but if
-several automated writers share a keyset, keep it in ``vault://`` or ``file://``.
+Secrets Manager has no conditional ``PutSecretValue``, but moving a staging label is
+one: a check-and-set write stores the new version under the label ``vaultkit-pending``
+only (``AWSCURRENT`` stays where it is), then moves ``AWSCURRENT`` to it with
+``UpdateSecretVersionStage(RemoveFromVersionId=<the version read>)``, which Secrets
+Manager refuses if ``AWSCURRENT`` is on another version by then. Of several racing
+writers exactly one wins; a loser leaves a version nobody reads (labelled
+``vaultkit-pending`` until the next write moves the label, then deprecated).
 
 The stored document holds only *wrapped* data keys, so the store needs no more
 protection than integrity; the key provider (KMS, transit, local) guards the keys.
@@ -258,7 +261,11 @@ class VaultKeysetStore:
 
 
 class SecretsManagerKeysetStore:
-    """A secret's ``SecretString``; version = ``VersionId`` (check, then write: see above)."""
+    """A secret's ``SecretString``; version = ``VersionId`` (check-and-set by moving the
+    ``AWSCURRENT`` label: see above)."""
+
+    #: The label a check-and-set write stages its new version under.
+    PENDING_STAGE = "vaultkit-pending"
 
     def __init__(self, uri: str, name: str, config: Config | None) -> None:
         self.uri, self._name, self._config = uri, name, config
@@ -266,8 +273,10 @@ class SecretsManagerKeysetStore:
     def __repr__(self) -> str:
         return f"SecretsManagerKeysetStore({self.uri!r})"
 
-    def _call(self, call: Callable[[Any], T], *, exists_is_conflict: bool = False) -> T:
-        """Run ``call(client)``; botocore errors become fresh vaultkit errors, unchained."""
+    def _call(self, call: Callable[[Any], T], *, exists_is_conflict: bool = False,
+              conflict_codes: tuple[str, ...] = ()) -> T:
+        """Run ``call(client)``; botocore errors become fresh vaultkit errors, unchained.
+        An error code in ``conflict_codes`` is a lost check-and-set."""
         from ..backends import aws
 
         client = aws.client("secretsmanager", self._config or Config.load())
@@ -277,13 +286,17 @@ class SecretsManagerKeysetStore:
         except Exception as exc:  # noqa: BLE001 - mapped below; anything unmapped re-raised
             code = getattr(exc, "response", {}).get("Error", {}).get("Code")
             mapped = (_conflict(self.uri, create=True) if exists_is_conflict and code ==
-                      "ResourceExistsException" else
+                      "ResourceExistsException" else _conflict(self.uri)
+                      if code in conflict_codes else
                       aws.map_exception(exc, source="awssm", reference=self.uri))
             err = mapped if mapped is not None else exc
         raise err
 
     def read(self) -> StoredKeyset:
-        resp = self._call(lambda c: c.get_secret_value(SecretId=self._name))
+        # AWSCURRENT named explicitly: the version a check-and-set write moved the label to
+        # (moto's default lookup ignores label moves; AWS treats both the same).
+        resp = self._call(lambda c: c.get_secret_value(SecretId=self._name,
+                                                       VersionStage="AWSCURRENT"))
         text = resp.get("SecretString")
         if not isinstance(text, str):
             raise StorageError("secret has no SecretString", source="awssm", reference=self.uri)
@@ -295,12 +308,7 @@ class SecretsManagerKeysetStore:
                               exists_is_conflict=True)
             return resp.get("VersionId")
         if version is not None:
-            try:
-                current: Any = self.read().version
-            except NotFoundError:
-                current = None
-            if current != version:
-                raise _conflict(self.uri)
+            return self._check_and_set(text, version)
         try:
             resp = self._call(lambda c: c.put_secret_value(SecretId=self._name,
                                                            SecretString=text))
@@ -310,6 +318,20 @@ class SecretsManagerKeysetStore:
             resp = self._call(lambda c: c.create_secret(Name=self._name, SecretString=text),
                               exists_is_conflict=True)
         return resp.get("VersionId")
+
+    def _check_and_set(self, text: str, version: Any) -> Any:
+        """Stage ``text`` beside the current version, then move ``AWSCURRENT`` to it only
+        from ``version``: Secrets Manager checks and moves the label in one call."""
+        if not isinstance(version, str) or not version:
+            raise _conflict(self.uri)
+        staged = self._call(lambda c: c.put_secret_value(
+            SecretId=self._name, SecretString=text, VersionStages=[self.PENDING_STAGE]),
+            conflict_codes=("ResourceNotFoundException",))
+        new: str = staged["VersionId"]
+        self._call(lambda c: c.update_secret_version_stage(
+            SecretId=self._name, VersionStage="AWSCURRENT", MoveToVersionId=new,
+            RemoveFromVersionId=version), conflict_codes=("InvalidParameterException",))
+        return new
 
 
 __all__ = [

@@ -36,10 +36,14 @@ What does not work, by design
 * ``QuerySet.update(field=...)`` and ``bulk_update`` bypass ``pre_save`` (no row, no
   salt): binding a plain value raises ``ConfigError``. Use ``save()``.
 * ``dumpdata`` serializes the decrypted value, like every other field.
+* ``values()``/``values_list()`` return :class:`Sealed` placeholders for encrypted
+  fields: without an instance there is no row to bind the decryption to.
 
 ``dual_read=True`` (the migration runbook, ``vaultkit field encrypt-column``) reads a
 stored value that is not a vk1 value of the keyset as plaintext; ``write_plaintext=True``
-(with it) writes plaintext, for leaving vaultkit with ``decrypt-column``.
+(with it) writes plaintext, for leaving vaultkit with ``decrypt-column``. A dual-read
+value stored in the other form is rewritten on every ``save()`` even if unchanged (with
+its blind index), so a stale instance never undoes the migration for its row.
 """
 
 from __future__ import annotations
@@ -259,7 +263,10 @@ class EncryptedMixin:
     # -- storage
 
     def context(self, instance: Any, row: str) -> Any:
-        return row_context(type(instance)._meta.db_table, self.column, row)  # type: ignore[attr-defined]
+        # The table that holds the column: the field's own model, not the instance's class
+        # (with multi-table inheritance a child instance writes the parent's column).
+        model: Any = self.model  # type: ignore[attr-defined]
+        return row_context(model._meta.db_table, self.column, row)  # type: ignore[attr-defined]
 
     def open(self, instance: Any, sealed: Sealed) -> Any:
         blob = sealed.blob
@@ -283,9 +290,12 @@ class EncryptedMixin:
         value = model_instance.__dict__.get(attname)
         if isinstance(value, Sealed):
             opened = model_instance.__dict__.get(_PLAIN, {}).get(attname)
-            if not (self.mutable and opened is not None and opened[0] is value):
+            if self.mutable and opened is not None and opened[0] is value:
+                value = opened[1]
+            elif self.rewrites(value):
+                value = getattr(model_instance, attname)  # opened through the descriptor
+            else:
                 return value  # unchanged: the same ciphertext, already bound to this row
-            value = opened[1]
         if value is None:
             return None
         plain = self.to_plain(value)
@@ -294,6 +304,16 @@ class EncryptedMixin:
         row = _row_salt(model_instance, create=add)
         return Sealed(cipher_named(self.keyset).encrypt(
             plain, context=self.context(model_instance, row), armored=True))
+
+    def rewrites(self, sealed: Sealed) -> bool:
+        """Whether a loaded value must be rewritten on save even if unchanged: under
+        ``dual_read``, a value stored in the other form than this field writes (plaintext
+        while encrypting, ciphertext while leaving vaultkit). Django's ``save()`` writes
+        every field; writing it back as read would undo the column migration for the row
+        (a stale instance saved after ``encrypt-column`` passed it)."""
+        if not self.dual_read:
+            return False
+        return is_sealed(sealed.blob, cipher_named(self.keyset)) == self.write_plaintext
 
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
         if value is None:
@@ -420,7 +440,8 @@ class BlindIndexField(models.BinaryField):
     def pre_save(self, model_instance: Any, add: bool) -> Any:
         source = model_instance._meta.get_field(self.source)
         raw = model_instance.__dict__.get(source.attname)
-        if isinstance(raw, Sealed) and not getattr(source, "mutable", False):
+        if isinstance(raw, Sealed) and not getattr(source, "mutable", False) \
+                and not source.rewrites(raw):
             return getattr(model_instance, self.attname)  # source unchanged
         value = getattr(model_instance, source.attname)
         if value is not None and not isinstance(value, (str, bytes)):

@@ -3,7 +3,7 @@
 :meth:`S3Store.ensure_bucket` (``vaultkit archive setup``) writes only what vaultkit owns
 on a bucket others may share (the rule is in :mod:`.s3_setup`): the ``vaultkit-``
 lifecycle rules (one per retention class, on the immutable key prefix
-``<prefix>ttl-<N>d/``, plus aborting incomplete multipart uploads after 1 day) and the
+``<prefix>ttl-<N>d/``, each also aborting incomplete multipart uploads after 1 day) and the
 ``vaultkit-`` TLS-only policy statement (https endpoints only). Default encryption and
 Block Public Access are set on a bucket it creates; on an existing bucket they are
 reported and changed only with ``force``.

@@ -55,6 +55,10 @@ class BucketState:
     lifecycle: tuple[dict[str, Any], ...] = ()
     encryption: dict[str, Any] | None = None
     public_access_block: dict[str, Any] | None = None
+    #: The lifecycle configuration's bucket-wide ``TransitionDefaultMinimumObjectSize``
+    #: as read. Not vaultkit's: a lifecycle write passes it back unchanged (left out,
+    #: S3 would reset it to its default).
+    transition_minimum: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"bucket": {"exists": self.exists}, "policy": self.policy,
@@ -134,20 +138,18 @@ def tls_statement(bucket: str) -> dict[str, Any]:
 
 
 def lifecycle_rules(prefix: str, retention_days: Iterable[int]) -> list[dict[str, Any]]:
-    rules: list[dict[str, Any]] = [{
+    """One rule per retention class, on ``<prefix>ttl-<N>d/`` only. Aborting incomplete
+    uploads after a day is part of each rule (every upload goes to such a key), not a
+    rule on ``<prefix>``: with an empty prefix that would abort the whole bucket's
+    uploads, other people's included."""
+    return [{
         "ID": f"{OWNED_PREFIX}ttl-{days}d",
         "Filter": {"Prefix": f"{prefix}ttl-{days}d/"},
         "Status": "Enabled",
         "Expiration": {"Days": days},
         "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
-    } for days in retention_days]
-    rules.append({
-        "ID": f"{OWNED_PREFIX}abort-incomplete-uploads",
-        "Filter": {"Prefix": prefix},
-        "Status": "Enabled",
         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-    })
-    return rules
+    } for days in retention_days]
 
 
 def encryption_config(kms_key_id: str | None) -> dict[str, Any]:
@@ -319,7 +321,8 @@ def plan_setup(before: BucketState, *, bucket: str, prefix: str, retention_days:
                                     "public; --force public-access-block turns it on)"))
 
     after = BucketState(exists=True, policy=new_policy, lifecycle=tuple(new_lifecycle),
-                        encryption=new_enc, public_access_block=new_pab)
+                        encryption=new_enc, public_access_block=new_pab,
+                        transition_minimum=before.transition_minimum)
     return SetupPlan(bucket=bucket, before=before, after=after, findings=tuple(findings))
 
 
@@ -352,14 +355,17 @@ def read_state(s3: Any, bucket: str) -> BucketState:
         raise
     policy = _read(lambda: json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]),
                    "NoSuchBucketPolicy")
-    rules = _read(lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"],
-                  "NoSuchLifecycleConfiguration")
+    lifecycle = _read(lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket),
+                      "NoSuchLifecycleConfiguration") or {}
+    rules = lifecycle.get("Rules")
+    minimum = lifecycle.get("TransitionDefaultMinimumObjectSize")
     enc = _read(lambda: s3.get_bucket_encryption(Bucket=bucket)[
         "ServerSideEncryptionConfiguration"], "ServerSideEncryptionConfigurationNotFoundError")
     pab = _read(lambda: s3.get_public_access_block(Bucket=bucket)[
         "PublicAccessBlockConfiguration"], "NoSuchPublicAccessBlockConfiguration")
     return BucketState(exists=True, policy=policy, lifecycle=tuple(rules or ()),
-                       encryption=enc, public_access_block=pab)
+                       encryption=enc, public_access_block=pab,
+                       transition_minimum=str(minimum) if minimum else None)
 
 
 def apply_plan(s3: Any, plan: SetupPlan, *, region: str | None) -> SetupPlan:
@@ -378,8 +384,11 @@ def apply_plan(s3: Any, plan: SetupPlan, *, region: str | None) -> SetupPlan:
         s3.put_bucket_encryption(Bucket=bucket,
                                  ServerSideEncryptionConfiguration=after.encryption)
     if "lifecycle" in changes:
+        extra: dict[str, Any] = {}
+        if after.transition_minimum:
+            extra["TransitionDefaultMinimumObjectSize"] = after.transition_minimum
         s3.put_bucket_lifecycle_configuration(
-            Bucket=bucket, LifecycleConfiguration={"Rules": list(after.lifecycle)})
+            Bucket=bucket, LifecycleConfiguration={"Rules": list(after.lifecycle)}, **extra)
     if "policy" in changes:
         if after.policy is None:
             s3.delete_bucket_policy(Bucket=bucket)
