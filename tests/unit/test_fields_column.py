@@ -197,3 +197,45 @@ def test_cli_encrypt_and_decrypt_column_with_json(setup: Any) -> None:
     assert {k["id"]: k["state"] for k in json.loads(retired.output)["keys"]}[old] == "retired"
     r = run("encrypt-column", "--table", "users", "--column", "missing", "--pk", "id")
     assert r.exit_code == 3 and "no such column" in r.output
+
+
+def test_a_job_whose_passes_run_out_says_it_is_incomplete() -> None:
+    """The application kept winning the optimistic update: the report must not say done."""
+    from vaultkit.fields.reencrypt import ReencryptReport, run_batches
+
+    def always_losing(last: object, report: ReencryptReport) -> tuple[list[tuple[int]], int]:
+        if last is not None:
+            return [], 0
+        report.conflicts += 1  # the row changed under us again
+        return [(1,)], 1
+
+    report = run_batches(always_losing, max_passes=3)
+    assert report.passes == 3 and report.complete is False
+    assert report.as_dict()["complete"] is False
+
+    def clean(last: object, report: ReencryptReport) -> tuple[list[tuple[int]], int]:
+        return ([(1,)], 1) if last is None else ([], 0)
+
+    assert run_batches(clean, max_passes=3).complete is True
+
+
+def test_start_after_is_typed_as_the_primary_key(setup: Any) -> None:
+    """--start-after arrives as text: "0009" on a text key stays text, "x" on an int key fails."""
+    ks, engine = setup["ks"], setup["engine"]
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE notes (code TEXT PRIMARY KEY, row_salt CHAR(32) NOT NULL, "
+                          "body TEXT)"))
+        conn.execute(text("INSERT INTO notes VALUES (:c, :s, :b)"),
+                      [{"c": f"{i:04d}", "s": uuid.uuid4().hex, "b": f"note {i}"}
+                       for i in range(1, 21)])
+    cipher = FieldCipher(ks)
+    r = CliRunner().invoke(cli, ["field", "encrypt-column", "--table", "notes", "--column",
+                                 "body", "--pk", "code", "--start-after", "0009", "--json"],
+                           env=setup["env"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    # as text, "0010".."0020" follow "0009"; compared as the integer 9, SQLite would put
+    # every text key after it and encrypt all 20
+    assert json.loads(r.output)["reencrypted"] == 11
+    with pytest.raises(ConfigError, match="integer"):
+        encrypt_column(engine, table="users", column="email", pk="id", cipher=cipher,
+                       start_after="abc")

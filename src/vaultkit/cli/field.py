@@ -243,7 +243,11 @@ def _run_column_job(db_url: str | None, table: str, as_json: bool, label: str,
         click.echo(f"scanned {report.scanned} rows: {words[0]} {report.reencrypted}, "
                    f"{words[1]} {report.skipped}, conflicts {report.conflicts}, "
                    f"failed {len(report.failed)}; {report.rows_per_second:,.0f} rows/s")
-    if report.failed:
+    if not report.complete:
+        click.echo(f"vaultkit: {report.passes} passes ran out while the application kept "
+                   "updating rows the job had read; some may still hold the old form: run "
+                   "the same command again", err=True)
+    if report.failed or not report.complete:
         raise click.exceptions.Exit(1)
 
 
@@ -302,7 +306,7 @@ def encrypt_column_cmd(db_url: str | None, keyset_uri: str | None, table: str, c
     _run_column_job(db_url, table, as_json, "encrypting", lambda engine, progress: (
         encrypt_column(engine, table=table, column=column, pk=pk, cipher=cipher,
                        row_column=row_column, index_column=index_column, index=index,
-                       batch=batch, start_after=_pk_value(start_after), progress=progress)),
+                       batch=batch, start_after=start_after, progress=progress)),
         ("encrypted", "already encrypted"))
 
 
@@ -323,12 +327,7 @@ def decrypt_column_cmd(db_url: str | None, keyset_uri: str | None, table: str, c
     cipher = FieldCipher(_load(keyset_uri))
     _run_column_job(db_url, table, as_json, "decrypting", lambda engine, progress: (
         decrypt_column(engine, table=table, column=column, pk=pk, cipher=cipher,
-                       row_column=row_column, batch=batch, start_after=_pk_value(start_after),
+                       row_column=row_column, batch=batch, start_after=start_after,
                        progress=progress)), ("decrypted", "already plaintext"))
 
 
-def _pk_value(text: str | None) -> Any:
-    """A --start-after value: an integer key when it looks like one, else the text."""
-    if text is None:
-        return None
-    return int(text) if text.lstrip("-").isdigit() else text

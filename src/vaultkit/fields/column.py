@@ -130,6 +130,23 @@ def _utf8(data: bytes) -> str | None:
         return None
 
 
+def _as_key(pkc: Any, value: Any) -> Any:
+    """A resume point typed as the primary key (``--start-after`` arrives as text)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        python_type = pkc.type.python_type
+    except NotImplementedError:  # a dialect type without one: compare as given
+        return value
+    if python_type is int:
+        text = value.strip()
+        if not text.lstrip("-").isdigit() or not text.isascii():
+            raise ConfigError("start_after must be an integer for this primary key",
+                              reference=str(pkc))
+        return int(text)
+    return value
+
+
 def _migrate(url_or_engine: Any, *, table: str, column: str, pk: str, row_column: str,
              index_column: str | None, batch: int, convert: _Convert, max_passes: int,
              start_after: Any, progress: Callable[[int], None] | None,
@@ -144,6 +161,7 @@ def _migrate(url_or_engine: Any, *, table: str, column: str, pk: str, row_column
         if name not in tbl.c:
             raise ConfigError("no such column", reference=f"{table}.{name}")
     pkc, col, rowc = tbl.c[pk], tbl.c[column], tbl.c[row_column]
+    start_after = _as_key(pkc, start_after)
     values: dict[str, Any] = {column: bindparam("_new")}
     if index_column:
         values[index_column] = bindparam("_index")

@@ -46,6 +46,9 @@ class ReencryptReport:
     passes: int = 0
     seconds: float = 0.0
     failed: list[Any] = field(default_factory=list)
+    #: False when ``max_passes`` ran out while the application kept winning the race for
+    #: some rows: those may still hold the old form; run the job again.
+    complete: bool = True
 
     @property
     def rows_per_second(self) -> float:
@@ -56,7 +59,7 @@ class ReencryptReport:
                 "skipped": self.skipped, "conflicts": self.conflicts, "passes": self.passes,
                 "seconds": round(self.seconds, 3),
                 "rows_per_second": round(self.rows_per_second, 1),
-                "failed": [str(f) for f in self.failed[:100]]}
+                "failed": [str(f) for f in self.failed[:100]], "complete": self.complete}
 
 
 def reflect_table(engine: Any, table: str) -> Any:
@@ -194,6 +197,8 @@ def run_batches(one_batch: Callable[[Any, ReencryptReport], tuple[list[Any], int
         start_after = None
         if pass_work == 0 or report.conflicts == 0:
             break
+    else:
+        report.complete = False
     report.seconds = time.perf_counter() - started
     return report
 
