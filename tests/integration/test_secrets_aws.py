@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import logging
 import math
 import uuid
 from collections import Counter
@@ -14,6 +12,7 @@ from typing import Any
 import pytest
 
 from contracts.secret_source import Put, SecretSourceContract
+from harness.aws_calls import CallCounter, quiet_setup
 from harness.canary import LeakCanary
 from harness.servers import Moto
 from vaultkit.backends import aws
@@ -24,33 +23,6 @@ from vaultkit.secrets.sources.aws_sm import SecretsManagerSource
 from vaultkit.secrets.sources.aws_ssm import ParameterStoreSource
 
 pytestmark = pytest.mark.integration
-
-
-class CallCounter:
-    """Counts API operations through botocore's ``before-call`` event on a client."""
-
-    def __init__(self, client: Any) -> None:
-        self.calls: Counter[str] = Counter()
-        client.meta.events.register_first("before-call", self._count)
-
-    def _count(self, model: Any, **kwargs: Any) -> None:
-        self.calls[model.name] += 1
-
-
-@contextlib.contextmanager
-def quiet_setup() -> Iterator[None]:
-    """Test *setup* writes values through boto3, whose DEBUG log dumps request bodies.
-
-    That is the test planting data, not vaultkit reading it, so it is hidden from
-    the leak canary; every vaultkit read below stays fully logged and scanned.
-    """
-    log = logging.getLogger("botocore.endpoint")
-    was = log.disabled
-    log.disabled = True
-    try:
-        yield
-    finally:
-        log.disabled = was
 
 
 def _uid() -> str:

@@ -2,62 +2,23 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from urllib.parse import parse_qs, urlsplit
-
 import pytest
 
 from harness.canary import LeakCanary
 from harness.servers import OpenBao, Postgres
-from vaultkit.backends.vault import VaultClient
+from harness.vault_database import connect, enable_database
+from harness.waiting import wait_for
 from vaultkit.secret import Secret
 from vaultkit.secrets import load_secrets
 
 pytestmark = pytest.mark.integration
 
-CREATE = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
-          "VALID UNTIL '{{expiration}}';")
-
-
-def socket_dir(pg: Postgres) -> str:
-    return parse_qs(urlsplit(pg.uri).query)["host"][0]
-
 
 @pytest.fixture(scope="module")
 def database(openbao: OpenBao, postgres: Postgres) -> OpenBao:
-    root = VaultClient.from_config(openbao.config())
-    openbao.bao("secrets", "enable", "-path=db-sec", "database", check=False)
-    root.write("db-sec/config/pg", {
-        "plugin_name": "postgresql-database-plugin",
-        # pgserver listens on a unix socket only; pgx accepts a directory as host=.
-        "connection_url": f"host={socket_dir(postgres)} user=postgres dbname=postgres "
-                          "sslmode=disable",
-        "allowed_roles": ["short", "capped"],
-    })
-    root.write("db-sec/roles/short", {"db_name": "pg", "creation_statements": [CREATE],
-                                      "default_ttl": "6s", "max_ttl": "60s"})
-    root.write("db-sec/roles/capped", {"db_name": "pg", "creation_statements": [CREATE],
-                                       "default_ttl": "3s", "max_ttl": "5s"})
+    enable_database(openbao, postgres, "db-sec", {"short": ("6s", "60s"),
+                                                  "capped": ("3s", "5s")})
     return openbao
-
-
-def connect(pg: Postgres, user: str, password: str) -> int:
-    import psycopg
-
-    with psycopg.connect(host=socket_dir(pg), dbname="postgres", user=user,
-                         password=password) as conn:
-        row = conn.execute("select 1").fetchone()
-        return int(row[0]) if row else 0
-
-
-def wait_for(cond: Callable[[], bool], timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def test_username_and_password_come_from_one_lease(database: OpenBao, postgres: Postgres,

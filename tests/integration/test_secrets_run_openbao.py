@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_secrets_dynamic import CREATE, socket_dir
 
 from harness.canary import LeakCanary
 from harness.servers import OpenBao, Postgres
+from harness.vault_database import enable_database, socket_dir
 from harness.waiting import wait_for
 from vaultkit.backends.vault import VaultClient
 from vaultkit.errors import VaultkitError
@@ -62,24 +62,14 @@ def starts(log: Path) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def root(openbao: OpenBao) -> VaultClient:
-    return VaultClient.from_config(openbao.config())
+def root(openbao: OpenBao, postgres: Postgres) -> VaultClient:
+    # rotating: 2 s leases capped at 3 s, renewed once, then replaced by a new credential
+    return enable_database(openbao, postgres, "db-run", {"rotating": ("2s", "3s"),
+                                                         "steady": ("30s", "60s")})
 
 
 @pytest.fixture(scope="module")
-def database(openbao: OpenBao, postgres: Postgres, root: VaultClient) -> str:
-    openbao.bao("secrets", "enable", "-path=db-run", "database", check=False)
-    root.write("db-run/config/pg", {
-        "plugin_name": "postgresql-database-plugin",
-        "connection_url": f"host={socket_dir(postgres)} user=postgres dbname=postgres "
-                          "sslmode=disable",
-        "allowed_roles": ["rotating", "steady"],
-    })
-    # 2 s leases capped at 3 s: renewed once, then replaced by a new credential.
-    root.write("db-run/roles/rotating", {"db_name": "pg", "creation_statements": [CREATE],
-                                         "default_ttl": "2s", "max_ttl": "3s"})
-    root.write("db-run/roles/steady", {"db_name": "pg", "creation_statements": [CREATE],
-                                       "default_ttl": "30s", "max_ttl": "60s"})
+def database(root: VaultClient) -> str:
     return "db-run"
 
 

@@ -10,8 +10,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from test_secrets_aws import CallCounter, quiet_setup
 
+from harness.aws_calls import CallCounter, quiet_setup
 from harness.canary import LeakCanary
 from harness.servers import Moto
 from vaultkit.backends import aws

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 
+from harness.waiting import wait_for
 from vaultkit.errors import UnavailableError
 from vaultkit.secret import Secret
 from vaultkit.secrets import MemorySource, load_secrets
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def test_renewable_lease_is_renewed_at_about_a_third() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..config import AwsSettings, Config
@@ -252,7 +252,31 @@ def aws_errors(source: str, *, reference: str | None = None) -> Iterator[None]:
         yield
 
 
+def pages(call: Callable[..., dict[str, Any]], kwargs: Mapping[str, Any], *, source: str,
+          operation: str, reference: str, expired: Callable[[], bool]) -> Iterator[dict[str, Any]]:
+    """Every page of a paged AWS call, following ``NextToken``.
+
+    ``expired()`` is asked before each page: an endpoint (or proxy) that answers a
+    ``NextToken`` on every page ends as :class:`DeadlineExceededError`, not a listing
+    that runs forever. ``operation`` names the call in errors (``ListSecrets(app/*)``).
+    """
+    token: str | None = None
+    done = 0
+    while True:
+        if expired():
+            raise DeadlineExceededError(f"{operation} was still paging after {done} page(s) "
+                                        "when the deadline passed", source=source,
+                                        reference=reference)
+        with aws_errors(source, reference=operation):
+            resp = call(**kwargs, **({"NextToken": token} if token else {}))
+        done += 1
+        yield resp
+        token = resp.get("NextToken")
+        if not token:
+            return
+
+
 __all__ = [
-    "aws_errors", "client", "map_client_error", "map_exception", "quiet_sdk_payload_logging",
+    "aws_errors", "client", "map_client_error", "map_exception", "pages", "quiet_sdk_payload_logging",
     "reset_clients", "session",
 ]

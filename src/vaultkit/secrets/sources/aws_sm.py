@@ -19,7 +19,6 @@ from ...backends import aws
 from ...config import Config
 from ...errors import (
     AccessDeniedError,
-    DeadlineExceededError,
     InvalidReferenceError,
     NotFoundError,
     VaultkitError,
@@ -128,20 +127,13 @@ class SecretsManagerSource(BaseSource):
 
         prefix = f"{ref.base}/" if ref.base else ""
         expansion = Expansion()
-        token: str | None = None
+        kwargs: dict[str, Any] = {"IncludePlannedDeletion": False, "MaxResults": 100}
+        if prefix:
+            kwargs["Filters"] = [{"Key": "name", "Values": [prefix]}]
         pages = 0
-        while True:
-            kwargs: dict[str, Any] = {"IncludePlannedDeletion": False, "MaxResults": 100}
-            if prefix:
-                kwargs["Filters"] = [{"Key": "name", "Values": [prefix]}]
-            if token:
-                kwargs["NextToken"] = token
-            if deadline.expired:  # a NextToken on every page must not list forever
-                raise DeadlineExceededError(
-                    f"ListSecrets was still paging after {pages} page(s) when the "
-                    "deadline passed", source="awssm", reference=ref.display)
-            with aws.aws_errors("awssm", reference=f"ListSecrets({prefix}*)"):
-                resp = self.client.list_secrets(**kwargs)
+        for resp in aws.pages(self.client.list_secrets, kwargs, source="awssm",
+                              operation=f"ListSecrets({prefix}*)", reference=ref.display,
+                              expired=lambda: deadline.expired):
             pages += 1
             for item in resp.get("SecretList") or []:
                 name = str(item.get("Name") or "")
@@ -153,9 +145,6 @@ class SecretsManagerSource(BaseSource):
                     continue
                 expansion.items.append((relative(ref.base, name),
                                         concrete(ref, name, f"awssm://{name}")))
-            token = resp.get("NextToken")
-            if not token:
-                break
         expansion.items.sort(key=lambda item: item[0])
         expansion.calls.append(f"awssm: ListSecrets name={prefix}* x{pages} page(s)")
         if not expansion.items and not ref.optional:

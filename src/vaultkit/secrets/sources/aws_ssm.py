@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from ...backends import aws
 from ...config import Config
-from ...errors import DeadlineExceededError, InvalidReferenceError, NotFoundError
+from ...errors import InvalidReferenceError, NotFoundError
 from ...secret import Secret
 from ..refs import Reference
 from ..retry import Deadline
@@ -108,19 +108,11 @@ class ParameterStoreSource(BaseSource):
         base = ref.base or "/"
         recursive = ref.wildcard == "**"
         expansion = Expansion()
-        token: str | None = None
+        kwargs = {"Path": base, "Recursive": recursive, "WithDecryption": True}
         pages = 0
-        while True:
-            kwargs: dict[str, Any] = {"Path": base, "Recursive": recursive,
-                                      "WithDecryption": True}
-            if token:
-                kwargs["NextToken"] = token
-            if deadline.expired:  # a NextToken on every page must not list forever
-                raise DeadlineExceededError(
-                    f"GetParametersByPath was still paging after {pages} page(s) when the "
-                    "deadline passed", source="ssm", reference=ref.display)
-            with aws.aws_errors("ssm", reference=f"GetParametersByPath({base})"):
-                resp = self.client.get_parameters_by_path(**kwargs)
+        for resp in aws.pages(self.client.get_parameters_by_path, kwargs, source="ssm",
+                              operation=f"GetParametersByPath({base})", reference=ref.display,
+                              expired=lambda: deadline.expired):
             pages += 1
             for p in resp.get("Parameters") or []:
                 name = str(p.get("Name"))
@@ -128,9 +120,6 @@ class ParameterStoreSource(BaseSource):
                 expansion.items.append((relative(base, name), unit))
                 expansion.prefetched[unit.unit] = Fetched(Secret(str(p.get("Value", ""))),
                                                           version=str(p.get("Version")))
-            token = resp.get("NextToken")
-            if not token:
-                break
         expansion.calls.append(f"ssm: GetParametersByPath {base}"
                                f"{' (recursive)' if recursive else ''} x{pages} page(s)")
         if not expansion.items and not ref.optional:
